@@ -1,0 +1,48 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import taskloom
+from taskloom.api import errors
+from taskloom.api.limits import BodyLimitMiddleware
+from taskloom.api.responses import FastJSONResponse
+from taskloom.api.routes import account, datasets, jobs
+from taskloom.config import Settings
+from taskloom.runtime import Platform
+
+
+def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app. Given a started ``platform`` the caller owns its life; otherwise the
+    app builds one from ``settings`` and starts and stops it with the server."""
+    owned = platform is None
+    platform = platform or Platform(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned and not platform.started:
+            platform.start()
+        try:
+            yield
+        finally:
+            if owned:
+                platform.stop()
+
+    app = FastAPI(
+        title="taskloom",
+        version=taskloom.__version__,
+        description="Self-hosted AI data platform: datasets, vectors, jobs.",
+        default_response_class=FastJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    errors.install(app)
+    app.include_router(account.router)
+    app.include_router(datasets.router)
+    app.include_router(jobs.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
+    return app

@@ -1,0 +1,91 @@
+"""Health, the caller, users (admin), apps and API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+import taskloom
+from taskloom.api.deps import PrincipalDep, ScopeDep, ServicesDep
+from taskloom.api.responses import FastJSONResponse, ok
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppCreate(_Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class KeyCreate(_Body):
+    name: str = Field(default="key", min_length=1, max_length=200)
+    app_id: str | None = None
+
+
+class UserCreate(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    app_name: str = Field(default="default", min_length=1, max_length=200)
+
+
+@router.get("/health")
+def health(services: ServicesDep) -> FastJSONResponse:
+    return ok(
+        {
+            "status": "ok",
+            "version": taskloom.__version__,
+            "database": services.datasets.store.dialect,
+        }
+    )
+
+
+@router.get("/me")
+def me(principal: PrincipalDep, scope: ScopeDep) -> FastJSONResponse:
+    return ok(
+        {
+            "user_id": principal.user_id,
+            "key_id": principal.key_id,
+            "app_id": scope.app_id,
+            "key_app_id": principal.key_app_id,
+            "is_admin": principal.is_admin,
+        }
+    )
+
+
+@router.post("/users", status_code=201)
+async def create_user(
+    body: UserCreate, principal: PrincipalDep, services: ServicesDep
+) -> FastJSONResponse:
+    out = await run_in_threadpool(services.auth.create_user, principal, body.name, body.app_name)
+    return ok(out, 201)
+
+
+@router.get("/apps")
+def list_apps(principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
+    apps = services.auth.list_apps(principal)
+    return ok({"data": apps, "count": len(apps)})
+
+
+@router.post("/apps", status_code=201)
+def create_app(body: AppCreate, principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
+    return ok(services.auth.create_app(principal, body.name), 201)
+
+
+@router.get("/keys")
+def list_keys(principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
+    keys = services.auth.list_keys(principal)
+    return ok({"data": keys, "count": len(keys)})
+
+
+@router.post("/keys", status_code=201)
+def create_key(body: KeyCreate, principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
+    key, secret = services.auth.create_key(principal, name=body.name, app_id=body.app_id)
+    return ok({**key, "api_key": secret}, 201)
+
+
+@router.delete("/keys/{key_id}")
+def revoke_key(key_id: str, principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
+    return ok(services.auth.revoke_key(principal, key_id))

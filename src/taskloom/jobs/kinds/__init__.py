@@ -1,0 +1,1 @@
+"""Built-in job kinds; each module has a ``register(registry)`` function."""

@@ -1,0 +1,111 @@
+"""Job kinds: a name, a pydantic params model and a ``run(ctx, params)`` function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from taskloom.errors import Invalid
+
+if TYPE_CHECKING:
+    from taskloom.jobs.context import JobContext
+
+RunFn = Callable[["JobContext", Any], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    params: type[BaseModel]
+    run: RunFn
+    description: str = ""
+    needs_dataset: bool = False
+
+    def validate(self, params: Any) -> BaseModel:
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise Invalid("params must be an object", code="invalid_params", field="params")
+        try:
+            return self.params.model_validate(params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise Invalid(
+                f"params.{loc}: {err['msg']}" if loc else f"params: {err['msg']}",
+                code="invalid_params",
+                field=f"params.{loc}" if loc else "params",
+                details={
+                    "errors": [
+                        {
+                            "field": "params." + ".".join(str(p) for p in e["loc"]),
+                            "message": e["msg"],
+                        }
+                        for e in exc.errors()
+                    ]
+                },
+            ) from exc
+
+
+class Registry:
+    """The job kinds a process knows. Workers only claim kinds they have."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, JobKind] = {}
+
+    def register(self, kind: JobKind) -> JobKind:
+        self._kinds[kind.name] = kind
+        return kind
+
+    def kind(
+        self,
+        name: str,
+        params: type[BaseModel],
+        *,
+        description: str = "",
+        needs_dataset: bool = False,
+    ) -> Callable[[RunFn], RunFn]:
+        """Decorator form of :meth:`register`."""
+
+        def deco(fn: RunFn) -> RunFn:
+            self.register(
+                JobKind(name, params, fn, description or (fn.__doc__ or "").strip(), needs_dataset)
+            )
+            return fn
+
+        return deco
+
+    def get(self, name: Any) -> JobKind:
+        kind = self._kinds.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise Invalid(
+                f"unknown job kind {name!r}; known: {', '.join(sorted(self._kinds))}",
+                code="unknown_job_kind",
+                field="kind",
+            )
+        return kind
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": k.name,
+                "description": k.description,
+                "needs_dataset": k.needs_dataset,
+                "params_schema": k.params.model_json_schema(),
+            }
+            for k in sorted(self._kinds.values(), key=lambda k: k.name)
+        ]
+
+
+def default_registry() -> Registry:
+    from taskloom.jobs.kinds import builtin
+
+    reg = Registry()
+    builtin.register(reg)
+    return reg

@@ -1,0 +1,160 @@
+"""Workers: claim a job, run its kind with a heartbeat beside it, record the outcome.
+
+``WorkerPool`` runs workers as threads (the in-process default of ``taskloom serve`` and
+the embedded client); ``taskloom worker`` runs a pool in its own process. Every worker
+also reaps expired leases now and then, so a crashed process's jobs come back by themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+from taskloom.errors import Cancelled, JobFailed, TaskloomError
+from taskloom.jobs.context import JobContext, LeaseLost
+from taskloom.jobs.engine import JobEngine
+
+log = logging.getLogger("taskloom.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: JobEngine,
+        *,
+        services: Any = None,
+        name: str | None = None,
+        poll_interval: float = 0.5,
+        reaper_interval: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.services = services
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.poll_interval = poll_interval
+        self.reaper_interval = reaper_interval
+        self._next_reap = 0.0
+
+    def run_forever(self, stop: threading.Event) -> None:
+        seen = self.engine.notifier.jobs_seq
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= self._next_reap:
+                    self._next_reap = time.monotonic() + self.reaper_interval
+                    self.engine.reap()
+                if self.run_one():
+                    continue
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("worker %s: loop error", self.id)
+                stop.wait(1.0)
+                continue
+            seen = self.engine.notifier.wait_for_jobs(seen, self.poll_interval)
+
+    def run_one(self) -> bool:
+        """Claim and run one job; False when nothing was due."""
+        job = self.engine.claim(self.id, self.engine.registry.names())
+        if job is None:
+            return False
+        self.execute(job)
+        return True
+
+    def execute(self, job: dict[str, Any]) -> None:
+        ctx = JobContext(self.engine, job, self.id, self.services)
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(ctx, beat_stop), daemon=True, name=f"hb-{job['id'][:8]}"
+        )
+        beat.start()
+        try:
+            kind = self.engine.registry.get(job["kind"])
+            params = kind.validate(job["params"])
+            result = kind.run(ctx, params)
+            self.engine.complete(job["id"], self.id, result or {})
+        except Cancelled:
+            self.engine.mark_cancelled(job["id"], self.id)
+        except LeaseLost:
+            log.warning("job %s: lease lost; another worker has it", job["id"])
+        except (JobFailed, TaskloomError) as exc:
+            err = {"code": exc.code.upper(), "message": exc.message, "details": exc.details}
+            self.engine.fail(
+                job["id"],
+                self.id,
+                err,
+                retry=False,
+                attempts=job["attempts"],
+                max_attempts=job["max_attempts"],
+            )
+        except Exception as exc:
+            err = {
+                "code": "JOB_ERROR",
+                "message": f"{type(exc).__name__}: {exc}",
+                "details": {"traceback": traceback.format_exc(limit=20)},
+            }
+            self.engine.fail(
+                job["id"],
+                self.id,
+                err,
+                retry=True,
+                attempts=job["attempts"],
+                max_attempts=job["max_attempts"],
+            )
+        finally:
+            beat_stop.set()
+            beat.join()
+
+    def _heartbeat(self, ctx: JobContext, stop: threading.Event) -> None:
+        interval = max(0.05, self.engine.lease_seconds / 3)
+        while not stop.wait(interval):
+            try:
+                ours, cancel = self.engine.heartbeat(ctx.job_id, self.id)
+            except Exception:
+                log.exception("heartbeat for %s failed", ctx.job_id)
+                continue
+            if not ours:
+                ctx._flag_lost()
+                return
+            if cancel:
+                ctx._flag_cancel()
+
+
+class WorkerPool:
+    """N worker threads in this process."""
+
+    def __init__(self, engine: JobEngine, size: int, **worker_kwargs: Any) -> None:
+        self.engine = engine
+        self.size = size
+        self.worker_kwargs = worker_kwargs
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.workers: list[Worker] = []
+
+    def start(self) -> None:
+        for i in range(self.size):
+            w = Worker(self.engine, **self.worker_kwargs)
+            self.workers.append(w)
+            t = threading.Thread(
+                target=w.run_forever, args=(self._stop,), daemon=True, name=f"taskloom-worker-{i}"
+            )
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.engine.notifier.jobs_available()  # wake idle workers
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def wait(self) -> None:
+        """Block until stopped (used by ``taskloom worker``)."""
+        try:
+            while any(t.is_alive() for t in self._threads):
+                for t in self._threads:
+                    t.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()

@@ -1,0 +1,1 @@
+"""The native Python client. ``from taskloom import Client``."""

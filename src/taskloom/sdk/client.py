@@ -1,0 +1,581 @@
+"""``taskloom.Client``: talk to a server (``url=``) or run one in-process (``path=``).
+
+    c = Client(url="http://127.0.0.1:8000", api_key=KEY)   # a running server
+    c = Client(path="./data")                             # embedded, no server at all
+
+Both run the same FastAPI app and give the same results.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from taskloom.errors import TaskloomError, Unavailable, error_for_status
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TERMINAL = ("completed", "failed", "cancelled")
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _encode_vector(value: Any) -> Any:
+    """Send numeric vectors as base64 float32: a quarter of the bytes, no float parsing."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, list | tuple) and value:
+        first = value[0]
+        if isinstance(first, bool) or not isinstance(first, int | float | np.number):
+            return value
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError):
+            return value
+    else:
+        return value
+    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
+        return value.tolist() if isinstance(value, np.ndarray) else value
+    return {"$f32": base64.b64encode(arr.astype("<f4").tobytes()).decode()}
+
+
+def _encode_doc(doc: Any) -> Any:
+    if not isinstance(doc, dict):
+        return doc
+    if not any(isinstance(k, str) and k.endswith("_vector_") for k in doc):
+        return doc
+    return {
+        k: (_encode_vector(v) if isinstance(k, str) and k.endswith("_vector_") else v)
+        for k, v in doc.items()
+    }
+
+
+@dataclass
+class InsertResult:
+    inserted: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class UpdateResult:
+    updated: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Client:
+    """The taskloom client. See the module docstring."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        app_id: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 4,
+        transport: httpx.BaseTransport | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self._platform = None
+        self._can_stream = True
+        if path is not None and url is not None:
+            raise ValueError("give url= for a server or path= for embedded mode, not both")
+        if path is not None:
+            transport, api_key = self._start_embedded(Path(path), api_key, workers)
+            url = "http://taskloom.embedded"
+            self._can_stream = False
+        url = url or os.environ.get("TASKLOOM_URL") or DEFAULT_URL
+        api_key = api_key or os.environ.get("TASKLOOM_API_KEY")
+        headers = {"User-Agent": "taskloom-python"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        if app_id:
+            headers["X-Taskloom-App"] = app_id
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            transport=transport,
+        )
+        self.jobs = Jobs(self)
+
+    def _start_embedded(
+        self, path: Path, api_key: str | None, workers: int | None
+    ) -> tuple[httpx.BaseTransport, str | None]:
+        from taskloom.api.app import create_app
+        from taskloom.config import Settings
+        from taskloom.runtime import Platform, read_credentials
+        from taskloom.sdk.transport import EmbeddedTransport
+
+        settings = Settings(data_dir=path)
+        platform = Platform(settings, workers=workers, lock="exclusive").start()
+        self._platform = platform
+        creds = read_credentials(path) or {}
+        return EmbeddedTransport(create_app(platform)), api_key or creds.get("api_key")
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, json: Any = None, **kw: Any) -> Any:
+        """One API call with retries on connection errors and 503; returns the JSON body."""
+        content = None
+        headers = kw.pop("headers", {}) or {}
+        if json is not None:
+            content = orjson.dumps(json, option=_JSON_OPTS)
+            headers["Content-Type"] = "application/json"
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self._http.request(method, path, content=content, headers=headers, **kw)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt >= self.retries:
+                    raise Unavailable(f"cannot reach taskloom at {self.url}: {exc}") from exc
+            else:
+                if resp.status_code == 503 and attempt < self.retries:
+                    pass
+                elif resp.status_code >= 400:
+                    try:
+                        body = orjson.loads(resp.content)
+                    except orjson.JSONDecodeError:
+                        body = {"error": {"message": resp.text[:500]}}
+                    raise error_for_status(resp.status_code, body)
+                else:
+                    return orjson.loads(resp.content) if resp.content else None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise Unavailable(f"taskloom at {self.url} is unavailable")
+
+    def close(self) -> None:
+        self._http.close()
+        if self._platform is not None:
+            transport = self._http._transport
+            if hasattr(transport, "close"):
+                transport.close()
+            self._platform.stop()
+            self._platform = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- account -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/health")
+
+    def me(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/me")
+
+    def list_apps(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/apps")["data"]
+
+    def create_app(self, name: str) -> dict[str, Any]:
+        return self.request("POST", "/v1/apps", json={"name": name})
+
+    def create_key(self, name: str = "key", app_id: str | None = None) -> dict[str, Any]:
+        """A new API key; the secret is in ``["api_key"]`` and is shown only once."""
+        return self.request("POST", "/v1/keys", json={"name": name, "app_id": app_id})
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/keys")["data"]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/v1/keys/{key_id}")
+
+    def create_user(self, name: str, app_name: str = "default") -> dict[str, Any]:
+        """Admin only: a user with an app and a key limited to it."""
+        return self.request("POST", "/v1/users", json={"name": name, "app_name": app_name})
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def create_dataset(self, name: str) -> Dataset:
+        self.request("POST", "/v1/datasets", json={"name": name})
+        return Dataset(self, name)
+
+    def dataset(self, name: str) -> Dataset:
+        """A handle on an existing dataset (no request is made)."""
+        return Dataset(self, name)
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/datasets")["data"]
+
+    def delete_dataset(self, name: str) -> None:
+        self.request("DELETE", f"/v1/datasets/{name}")
+
+
+class Dataset:
+    """A dataset's documents. Writes are batched; reads page with cursors."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self.client = client
+        self.name = name
+        self._base = f"/v1/datasets/{name}"
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r})"
+
+    def info(self) -> dict[str, Any]:
+        return self.client.request("GET", self._base)
+
+    def schema(self) -> dict[str, Any]:
+        return self.client.request("GET", f"{self._base}/schema")
+
+    def insert(
+        self,
+        documents: Iterable[dict[str, Any]],
+        *,
+        batch_size: int = 1000,
+        overwrite: bool = True,
+        skip_invalid: bool = False,
+        progress: bool = False,
+    ) -> InsertResult:
+        """Insert documents in batches; each batch is written whole or not at all.
+
+        Without ``skip_invalid`` an invalid batch raises ``Invalid`` (its ``details`` list the
+        failures) and batches already sent stay written.
+        """
+        out = InsertResult()
+        bar = _Bar("inserting", progress)
+        offset = 0
+        try:
+            for batch in _batches(documents, batch_size):
+                body = {
+                    "documents": [_encode_doc(d) for d in batch],
+                    "overwrite": overwrite,
+                    "skip_invalid": skip_invalid,
+                }
+                res = self.client.request("POST", f"{self._base}/documents", json=body)
+                out.inserted += res["inserted"]
+                for f in res["failed"]:
+                    f["index"] += offset
+                    out.failed.append(f)
+                offset += len(batch)
+                bar.advance(len(batch))
+        finally:
+            bar.close()
+        return out
+
+    def update(
+        self,
+        documents: Iterable[dict[str, Any]],
+        *,
+        batch_size: int = 1000,
+        skip_invalid: bool = False,
+    ) -> UpdateResult:
+        """Merge each document's fields into the stored one (dotted keys set nested fields)."""
+        out = UpdateResult()
+        offset = 0
+        for batch in _batches(documents, batch_size):
+            body = {"documents": [_encode_doc(d) for d in batch], "skip_invalid": skip_invalid}
+            res = self.client.request("PATCH", f"{self._base}/documents", json=body)
+            out.updated += res["updated"]
+            for f in res["failed"]:
+                f["index"] += offset
+                out.failed.append(f)
+            offset += len(batch)
+        return out
+
+    def get(self, doc_id: str, *, include_vector: bool = True) -> dict[str, Any]:
+        return self.client.request(
+            "GET",
+            f"{self._base}/documents/{doc_id}",
+            params={"include_vector": include_vector},
+        )
+
+    def bulk_get(
+        self, ids: list[str], *, include_vector: bool = True, select: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        body = {"ids": ids, "include_vector": include_vector, "select": select}
+        return self.client.request("POST", f"{self._base}/documents/get", json=body)["data"]
+
+    def delete(self, ids: list[str] | None = None, *, filter: dict[str, Any] | None = None) -> int:
+        body = {"ids": ids, "filter": filter}
+        return self.client.request("POST", f"{self._base}/documents/delete", json=body)["deleted"]
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:
+        return self.client.request(
+            "POST", f"{self._base}/documents/count", json={"filter": filter}
+        )["count"]
+
+    def page(
+        self,
+        *,
+        filter: dict[str, Any] | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+        include_vector: bool = True,
+        select: list[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        body = {
+            "filter": filter,
+            "page_size": page_size,
+            "cursor": cursor,
+            "include_vector": include_vector,
+            "select": select,
+        }
+        res = self.client.request("POST", f"{self._base}/documents/query", json=body)
+        return res["data"], res["cursor"]
+
+    def iter(
+        self,
+        *,
+        filter: dict[str, Any] | None = None,
+        page_size: int = 500,
+        include_vector: bool = True,
+        select: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching document, one page in memory at a time."""
+        cursor: str | None = None
+        while True:
+            docs, cursor = self.page(
+                filter=filter,
+                page_size=page_size,
+                cursor=cursor,
+                include_vector=include_vector,
+                select=select,
+            )
+            yield from docs
+            if cursor is None:
+                return
+
+
+class Job:
+    """A job's last known state; ``refresh()``, ``wait()`` and ``cancel()`` update it."""
+
+    def __init__(self, client: Client, data: dict[str, Any]) -> None:
+        self.client = client
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, kind={self.kind!r}, status={self.status!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        data = self.__dict__.get("data") or {}
+        if name in data:
+            return data[name]
+        raise AttributeError(name)
+
+    @property
+    def done(self) -> bool:
+        return self.data["status"] in TERMINAL
+
+    def refresh(self) -> Job:
+        self.data = self.client.request("GET", f"/v1/jobs/{self.id}")
+        return self
+
+    def cancel(self) -> Job:
+        self.data = self.client.request("POST", f"/v1/jobs/{self.id}/cancel")
+        return self
+
+    def start(self) -> Job:
+        """Queue a job submitted with ``queue=False``."""
+        self.data = self.client.request("POST", f"/v1/jobs/{self.id}/start")
+        return self
+
+    def delete(self) -> None:
+        self.client.request("DELETE", f"/v1/jobs/{self.id}")
+
+    def events(self, after: int = 0) -> list[dict[str, Any]]:
+        return self.client.request("GET", f"/v1/jobs/{self.id}/events", params={"after": after})[
+            "data"
+        ]
+
+    def wait(
+        self, timeout: float | None = None, *, progress: bool = False, poll_interval: float = 0.5
+    ) -> Job:
+        """Block until the job is completed, failed or cancelled; returns the job.
+
+        Follows the job's event stream (server-sent events) when the transport can stream,
+        else polls. ``progress=True`` shows a progress bar. Raises ``TimeoutError``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _Bar(f"{self.kind} {self.id[:8]}", progress, total=100.0)
+        try:
+            if self.client._can_stream:
+                try:
+                    self._follow(deadline, bar)
+                except (httpx.TransportError, TaskloomError) as exc:
+                    if isinstance(exc, httpx.TimeoutException) and _past(deadline):
+                        raise TimeoutError(f"job {self.id} still {self.status}") from exc
+            delay = 0.02
+            while not self.done:
+                self.refresh()
+                bar.update(self.data.get("progress") or 0.0, self.data.get("message"))
+                if self.done:
+                    break
+                if _past(deadline):
+                    raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
+                time.sleep(delay)
+                delay = min(delay * 1.5, poll_interval)
+            bar.update(self.data.get("progress") or 0.0, self.status)
+        finally:
+            bar.close()
+        return self
+
+    def _follow(self, deadline: float | None, bar: _Bar) -> None:
+        left = None if deadline is None else max(0.1, deadline - time.monotonic())
+        timeout = httpx.Timeout(10.0, read=left if left is not None else 60.0)
+        with self.client._http.stream("GET", f"/v1/jobs/{self.id}/stream", timeout=timeout) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                raise error_for_status(resp.status_code, orjson.loads(resp.content))
+            for event, data in _sse_events(resp.iter_lines()):
+                if event in ("job", "end"):
+                    self.data = data
+                    bar.update(data.get("progress") or 0.0, data.get("message"))
+                    if event == "end":
+                        return
+                elif event == "event":
+                    if data.get("progress") is not None:
+                        bar.update(data["progress"], data.get("message"))
+                    elif data.get("status"):
+                        self.data["status"] = data["status"]
+                if _past(deadline):
+                    return
+
+
+class Jobs:
+    """``client.jobs``: submit, get, list and inspect jobs."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def submit(
+        self,
+        kind: str,
+        *,
+        dataset: str | None = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        queue: bool = True,
+    ) -> Job:
+        """Submit a job. Without an ``idempotency_key`` one is made up for this call, so a
+        retried request never creates a second job."""
+        body = {
+            "kind": kind,
+            "params": params or {},
+            "dataset": dataset,
+            "idempotency_key": idempotency_key or f"sdk-{uuid.uuid4().hex}",
+            "max_attempts": max_attempts,
+            "queue": queue,
+        }
+        return Job(self.client, self.client.request("POST", "/v1/jobs", json=body))
+
+    def get(self, job_id: str) -> Job:
+        return Job(self.client, self.client.request("GET", f"/v1/jobs/{job_id}"))
+
+    def list(
+        self,
+        *,
+        dataset: str | None = None,
+        status: str | list[str] | None = None,
+        kind: str | None = None,
+        active_only: bool = False,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs newest first (all of them unless ``limit``)."""
+        out: list[Job] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"active_only": active_only, "limit": 200}
+            if dataset:
+                params["dataset"] = dataset
+            if status:
+                params["status"] = [status] if isinstance(status, str) else status
+            if kind:
+                params["kind"] = kind
+            if cursor:
+                params["cursor"] = cursor
+            page = self.client.request("GET", "/v1/jobs", params=params)
+            out.extend(Job(self.client, d) for d in page["data"])
+            cursor = page["cursor"]
+            if cursor is None or (limit is not None and len(out) >= limit):
+                return out[:limit] if limit is not None else out
+
+    def kinds(self) -> list[dict[str, Any]]:
+        return self.client.request("GET", "/v1/job-kinds")["data"]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    if size < 1:
+        raise ValueError("batch_size must be at least 1")
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, orjson.loads("\n".join(data))
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+
+
+class _Bar:
+    """A rich progress bar, or nothing when not asked for."""
+
+    def __init__(self, label: str, enabled: bool, total: float | None = None) -> None:
+        self._p = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._p = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:.0f}" + ("%" if total else "")),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[msg]}"),
+                transient=False,
+            )
+            self._p.start()
+            self._task = self._p.add_task(label, total=total, msg="")
+
+    def advance(self, n: float) -> None:
+        if self._p is not None:
+            self._p.advance(self._task, n)
+
+    def update(self, completed: float, message: str | None = None) -> None:
+        if self._p is not None:
+            self._p.update(self._task, completed=completed, msg=message or "")
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+            self._p = None

@@ -1,0 +1,650 @@
+"""Documents: validation, bulk writes (one transaction per batch), reads, filters, paging.
+
+A document is a JSON object with a unique ``_id`` in its dataset. Top-level fields whose
+name ends in ``_vector_`` are vectors: they are validated (numbers only, finite, one
+dimension per field and dataset), stored as float32 in the ``vectors`` table and kept out
+of the document's JSON. A vector may be sent as a JSON list of numbers or, by the SDK, as
+``{"$f32": "<base64 of little-endian float32>"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from taskloom.errors import Invalid, NotFound
+from taskloom.services.auth import Scope
+from taskloom.services.datasets import lookup
+from taskloom.store.engine import Store
+from taskloom.store.filters import VECTOR_SUFFIX, FilterCompiler
+from taskloom.store.tables import datasets, documents, vectors
+from taskloom.store.types import utcnow
+
+MAX_ID_LENGTH = 255
+MAX_DIM = 65_536
+_CHUNK = 900  # ids per IN (...) list
+
+
+@dataclass
+class Failure:
+    index: int
+    id: str | None
+    field: str | None
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "_id": self.id,
+            "field": self.field,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Prepared:
+    """One valid document split into its JSON part and its vectors."""
+
+    index: int
+    id: str
+    data: dict[str, Any]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class _Bad(Exception):
+    def __init__(self, field: str | None, code: str, message: str) -> None:
+        self.field, self.code, self.message = field, code, message
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def parse_vector(value: Any, name: str) -> np.ndarray:
+    """A finite float32 vector from a JSON list or ``{"$f32": base64}``."""
+    if isinstance(value, dict):
+        b64 = value.get("$f32")
+        if len(value) != 1 or not isinstance(b64, str):
+            raise _Bad(name, "invalid_vector", 'a vector is a list of numbers or {"$f32": base64}')
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _Bad(name, "invalid_vector", "the $f32 value is not base64") from exc
+        if len(raw) % 4:
+            raise _Bad(name, "invalid_vector", "the $f32 value is not a whole number of float32")
+        arr = np.frombuffer(raw, dtype="<f4")
+    elif isinstance(value, list):
+        kinds = {type(x) for x in value}
+        if not kinds <= {int, float}:
+            raise _Bad(name, "vector_not_numeric", "a vector holds numbers only")
+        arr = np.asarray(value, dtype=np.float32)
+    else:
+        raise _Bad(name, "invalid_vector", "a vector is a list of numbers")
+    if arr.size == 0:
+        raise _Bad(name, "empty_vector", "a vector needs at least one dimension")
+    if arr.size > MAX_DIM:
+        raise _Bad(name, "vector_too_long", f"a vector has at most {MAX_DIM} dimensions")
+    if not np.isfinite(arr).all():
+        raise _Bad(
+            name, "vector_not_finite", "a vector holds finite float32 numbers (no NaN or inf)"
+        )
+    return arr
+
+
+def _check_key(key: Any, path: str) -> None:
+    if not isinstance(key, str) or not key or "." in key or key.startswith("$"):
+        raise _Bad(
+            path or str(key),
+            "invalid_field_name",
+            "field names are non-empty and contain no '.' and do not start with '$'",
+        )
+
+
+def _walk_types(obj: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
+    for key, value in obj.items():
+        path = f"{prefix}{key}"
+        _check_key(key, path)
+        if isinstance(value, dict):
+            if value:
+                _walk_types(value, path + ".", out)
+            else:
+                out.setdefault(path, "object")
+            continue
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            t = "bool"
+        elif isinstance(value, int | float):
+            t = "number"
+        elif isinstance(value, str):
+            t = "text"
+        else:
+            t = "array"
+        prev = out.get(path)
+        if prev is None:
+            out[path] = t
+        elif prev != t:
+            out[path] = "mixed"
+
+
+def normalise_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Bad("_id", "invalid_id", "_id is a string")
+    value = str(value)
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise _Bad("_id", "invalid_id", f"_id is 1 to {MAX_ID_LENGTH} characters")
+    return value
+
+
+def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], list[Failure], dict]:
+    """Validate a batch; returns the good documents, the failures and the batch's field types."""
+    if not isinstance(docs, list):
+        raise Invalid("documents must be a list", code="invalid_documents", field="documents")
+    good: list[Prepared] = []
+    failures: list[Failure] = []
+    types: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, doc in enumerate(docs):
+        doc_id: str | None = None
+        try:
+            if not isinstance(doc, dict):
+                raise _Bad(None, "not_an_object", "a document is a JSON object")
+            raw_id = doc.get("_id")
+            if raw_id is None:
+                if require_id:
+                    raise _Bad("_id", "missing_id", "_id is required")
+                doc_id = uuid.uuid4().hex
+            else:
+                doc_id = normalise_id(raw_id)
+            if doc_id in seen:
+                raise _Bad("_id", "duplicate_id", "the same _id appears twice in this batch")
+            data: dict[str, Any] = {}
+            vecs: dict[str, np.ndarray] = {}
+            doc_types: dict[str, str] = {}
+            for key, value in doc.items():
+                if key == "_id":
+                    continue
+                if isinstance(key, str) and key.endswith(VECTOR_SUFFIX):
+                    _check_key(key, key)
+                    if value is None and require_id:  # partial update: remove the vector
+                        vecs[key] = None  # type: ignore[assignment]
+                        continue
+                    vecs[key] = parse_vector(value, key)
+                else:
+                    data[key] = value
+            _walk_types(data, "", doc_types)
+        except _Bad as bad:
+            failures.append(Failure(i, doc_id, bad.field, bad.code, bad.message))
+            continue
+        seen.add(doc_id)
+        for k, t in doc_types.items():
+            prev = types.get(k)
+            types[k] = t if prev in (None, t) else "mixed"
+        good.append(Prepared(i, doc_id, data, vecs))
+    return good, failures, types
+
+
+def merge_fields(fields: dict[str, Any], types: dict[str, str], dims: dict[str, int]) -> dict:
+    out = dict(fields)
+    for k, t in types.items():
+        prev = out.get(k)
+        if prev is None:
+            out[k] = {"type": t}
+        elif prev.get("type") != t and prev.get("type") != "vector":
+            out[k] = {"type": "mixed"}
+    for k, d in dims.items():
+        out[k] = {"type": "vector", "dim": d}
+    return out
+
+
+def check_dims(
+    good: list[Prepared], fields: dict[str, Any], failures: list[Failure]
+) -> tuple[list[Prepared], dict[str, int]]:
+    """Drop documents whose vectors disagree with the field's dimension."""
+    dims = {k: v["dim"] for k, v in fields.items() if v.get("type") == "vector"}
+    new_dims: dict[str, int] = {}
+    kept: list[Prepared] = []
+    for p in good:
+        bad = None
+        for name, vec in p.vectors.items():
+            if vec is None:
+                continue
+            want = dims.get(name) or new_dims.get(name)
+            if want is None:
+                new_dims[name] = vec.size
+            elif vec.size != want:
+                bad = Failure(
+                    p.index,
+                    p.id,
+                    name,
+                    "dimension_mismatch",
+                    f"{name} has {want} dimensions in this dataset, this vector has {vec.size}",
+                )
+                break
+        if bad:
+            failures.append(bad)
+        else:
+            kept.append(p)
+    return kept, new_dims
+
+
+def _raise_failures(failures: list[Failure], total: int) -> None:
+    failures.sort(key=lambda f: f.index)
+    first = failures[0]
+    where = f"documents[{first.index}]" + (f".{first.field}" if first.field else "")
+    raise Invalid(
+        f"{len(failures)} of {total} documents are invalid; nothing was written "
+        f"(first: {where}: {first.message})",
+        code="invalid_documents",
+        field=where,
+        details={"failed": [f.to_dict() for f in failures]},
+    )
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+class DocumentService:
+    def __init__(self, store: Store, *, max_batch: int = 10_000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.filters = FilterCompiler(documents, store.dialect)
+        mod = postgresql if store.dialect == "postgresql" else sqlite
+        self._insert = mod.insert
+
+    def _check_batch(self, docs: Any) -> None:
+        if isinstance(docs, list) and len(docs) > self.max_batch:
+            raise Invalid(
+                f"at most {self.max_batch} documents per request; the SDK batches for you",
+                code="batch_too_large",
+                field="documents",
+            )
+
+    # -- writes --------------------------------------------------------------------------
+
+    def insert(
+        self,
+        scope: Scope,
+        dataset: str,
+        docs: Any,
+        *,
+        overwrite: bool = True,
+        skip_invalid: bool = False,
+    ) -> dict[str, Any]:
+        """Insert (or replace, with ``overwrite``) a batch in one transaction."""
+        self._check_batch(docs)
+        good, failures, types = prepare(docs)
+        if failures and not skip_invalid:
+            _raise_failures(failures, len(docs))
+        now = utcnow()
+        with self.store.write() as conn:
+            ds = lookup(conn, scope, dataset, lock=True)
+            good, new_dims = check_dims(good, ds.fields, failures)
+            if failures and not skip_invalid:
+                _raise_failures(failures, len(docs))
+            written = self._write_documents(conn, ds.id, good, now, overwrite, failures)
+            if failures and not skip_invalid:
+                _raise_failures(failures, len(docs))  # rolls the transaction back
+            self._update_fields(conn, ds, types, new_dims, now)
+        failures.sort(key=lambda f: f.index)
+        return {"inserted": written, "failed": [f.to_dict() for f in failures]}
+
+    def _write_documents(
+        self,
+        conn: Connection,
+        dataset_id: int,
+        good: list[Prepared],
+        now: Any,
+        overwrite: bool,
+        failures: list[Failure],
+    ) -> int:
+        if not good:
+            return 0
+        before = conn.execute(select(func.max(documents.c.id))).scalar() or 0
+        stmt = self._insert(documents)
+        if overwrite:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[documents.c.dataset_id, documents.c.doc_id],
+                set_={"data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(
+                index_elements=[documents.c.dataset_id, documents.c.doc_id]
+            )
+        rows = [
+            {
+                "dataset_id": dataset_id,
+                "doc_id": p.id,
+                "data": p.data,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for p in good
+        ]
+        result = conn.execute(stmt.returning(documents.c.id, documents.c.doc_id), rows)
+        pk_by_doc = {r.doc_id: r.id for r in result}
+        if not overwrite and len(pk_by_doc) < len(good):
+            for p in good:
+                if p.id not in pk_by_doc:
+                    failures.append(
+                        Failure(
+                            p.index,
+                            p.id,
+                            "_id",
+                            "already_exists",
+                            "a document with this _id exists",
+                        )
+                    )
+        replaced = [pk for pk in pk_by_doc.values() if pk <= before]
+        for chunk in _chunks(replaced):
+            conn.execute(delete(vectors).where(vectors.c.document_id.in_(chunk)))
+        vec_rows = [
+            {
+                "document_id": pk_by_doc[p.id],
+                "field": name,
+                "dataset_id": dataset_id,
+                "dim": vec.size,
+                "data": vec.astype("<f4", copy=False).tobytes(),
+            }
+            for p in good
+            if p.id in pk_by_doc
+            for name, vec in p.vectors.items()
+        ]
+        if vec_rows:
+            conn.execute(vectors.insert(), vec_rows)
+        return len(pk_by_doc)
+
+    def _update_fields(
+        self, conn: Connection, ds: Any, types: dict, new_dims: dict, now: Any
+    ) -> None:
+        merged = merge_fields(ds.fields, types, new_dims)
+        if merged != ds.fields:
+            conn.execute(
+                update(datasets).where(datasets.c.id == ds.id).values(fields=merged, updated_at=now)
+            )
+
+    def update(
+        self, scope: Scope, dataset: str, docs: Any, *, skip_invalid: bool = False
+    ) -> dict[str, Any]:
+        """Partial update: each document's fields are merged into the stored one.
+
+        Dotted keys (``"meta.source"``) set nested fields; a vector field set to null is
+        removed.
+        """
+        self._check_batch(docs)
+        if isinstance(docs, list):
+            docs = [_expand_dotted(d) if isinstance(d, dict) else d for d in docs]
+        good, failures, types = prepare(docs, require_id=True)
+        if failures and not skip_invalid:
+            _raise_failures(failures, len(docs))
+        now = utcnow()
+        with self.store.write() as conn:
+            ds = lookup(conn, scope, dataset, lock=True)
+            good, new_dims = check_dims(good, ds.fields, failures)
+            stored: dict[str, Any] = {}
+            for chunk in _chunks([p.id for p in good]):
+                for r in conn.execute(
+                    select(documents.c.id, documents.c.doc_id, documents.c.data).where(
+                        documents.c.dataset_id == ds.id, documents.c.doc_id.in_(chunk)
+                    )
+                ):
+                    stored[r.doc_id] = r
+            found = []
+            for p in good:
+                if p.id in stored:
+                    found.append(p)
+                else:
+                    failures.append(
+                        Failure(p.index, p.id, "_id", "not_found", "no document with this _id")
+                    )
+            if failures and not skip_invalid:
+                _raise_failures(failures, len(docs))
+            if found:
+                conn.execute(
+                    update(documents)
+                    .where(documents.c.id == bindparam("pk"))
+                    .values(data=bindparam("new_data"), updated_at=now),
+                    [
+                        {"pk": stored[p.id].id, "new_data": _deep_merge(stored[p.id].data, p.data)}
+                        for p in found
+                    ],
+                )
+                removals = [(stored[p.id].id, name) for p in found for name in p.vectors]
+                for pk, name in removals:
+                    conn.execute(
+                        delete(vectors).where(vectors.c.document_id == pk, vectors.c.field == name)
+                    )
+                vec_rows = [
+                    {
+                        "document_id": stored[p.id].id,
+                        "field": name,
+                        "dataset_id": ds.id,
+                        "dim": vec.size,
+                        "data": vec.astype("<f4", copy=False).tobytes(),
+                    }
+                    for p in found
+                    for name, vec in p.vectors.items()
+                    if vec is not None
+                ]
+                if vec_rows:
+                    conn.execute(vectors.insert(), vec_rows)
+            self._update_fields(conn, ds, types, new_dims, now)
+        failures.sort(key=lambda f: f.index)
+        return {"updated": len(found), "failed": [f.to_dict() for f in failures]}
+
+    def delete(
+        self, scope: Scope, dataset: str, ids: Any = None, *, filter: Any = None
+    ) -> dict[str, int]:
+        if ids is None and filter is None:
+            raise Invalid("give ids or a filter", code="missing_ids", field="ids")
+        if ids is not None and (
+            not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids)
+        ):
+            raise Invalid("ids is a list of document ids", code="invalid_ids", field="ids")
+        with self.store.write() as conn:
+            ds = lookup(conn, scope, dataset, lock=True)
+            deleted = 0
+            if ids is not None:
+                for chunk in _chunks([str(i) for i in ids]):
+                    deleted += conn.execute(
+                        delete(documents).where(
+                            documents.c.dataset_id == ds.id, documents.c.doc_id.in_(chunk)
+                        )
+                    ).rowcount
+            else:
+                cond = self.filters.compile(filter)
+                deleted = conn.execute(
+                    delete(documents).where(documents.c.dataset_id == ds.id, cond)
+                ).rowcount
+        return {"deleted": deleted}
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(
+        self, scope: Scope, dataset: str, doc_id: str, *, include_vector: bool = True
+    ) -> dict[str, Any]:
+        docs = self.bulk_get(scope, dataset, [doc_id], include_vector=include_vector)
+        if not docs:
+            raise NotFound(f"document {doc_id!r} not found", code="document_not_found", field="_id")
+        return docs[0]
+
+    def bulk_get(
+        self,
+        scope: Scope,
+        dataset: str,
+        ids: Any,
+        *,
+        include_vector: bool = True,
+        select_fields: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+            raise Invalid("ids is a list of document ids", code="invalid_ids", field="ids")
+        if len(ids) > self.max_batch:
+            raise Invalid(f"at most {self.max_batch} ids", code="batch_too_large", field="ids")
+        ids = [str(i) for i in ids]
+        with self.store.read() as conn:
+            ds = lookup(conn, scope, dataset)
+            rows = []
+            for chunk in _chunks(ids):
+                rows.extend(
+                    conn.execute(
+                        select(documents.c.id, documents.c.doc_id, documents.c.data).where(
+                            documents.c.dataset_id == ds.id, documents.c.doc_id.in_(chunk)
+                        )
+                    ).all()
+                )
+            out = self._render(conn, rows, include_vector, select_fields)
+        order = {d: i for i, d in enumerate(ids)}
+        out.sort(key=lambda d: order[d["_id"]])
+        return out
+
+    def count(self, scope: Scope, dataset: str, filter: Any = None) -> int:
+        cond = self.filters.compile(filter)
+        with self.store.read() as conn:
+            ds = lookup(conn, scope, dataset)
+            return conn.execute(
+                select(func.count())
+                .select_from(documents)
+                .where(documents.c.dataset_id == ds.id, cond)
+            ).scalar_one()
+
+    def list(
+        self,
+        scope: Scope,
+        dataset: str,
+        *,
+        filter: Any = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+        include_vector: bool = True,
+        select_fields: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """One page in insertion order; ``cursor`` continues after the previous page."""
+        if not isinstance(page_size, int) or not 1 <= page_size <= self.max_batch:
+            raise Invalid(
+                f"page_size is 1 to {self.max_batch}", code="invalid_page_size", field="page_size"
+            )
+        after = decode_cursor(cursor)
+        cond = self.filters.compile(filter)
+        with self.store.read() as conn:
+            ds = lookup(conn, scope, dataset)
+            rows = conn.execute(
+                select(documents.c.id, documents.c.doc_id, documents.c.data)
+                .where(documents.c.dataset_id == ds.id, documents.c.id > after, cond)
+                .order_by(documents.c.id)
+                .limit(page_size + 1)
+            ).all()
+            more = len(rows) > page_size
+            rows = rows[:page_size]
+            out = self._render(conn, rows, include_vector, select_fields)
+        next_cursor = encode_cursor(rows[-1].id) if more and rows else None
+        return {"documents": out, "cursor": next_cursor}
+
+    def _render(
+        self,
+        conn: Connection,
+        rows: Iterable[Any],
+        include_vector: bool,
+        select_fields: list[str] | None,
+    ) -> list[dict[str, Any]]:
+        rows = list(rows)
+        vecs: dict[int, dict[str, np.ndarray]] = {}
+        if include_vector and rows:
+            for chunk in _chunks([r.id for r in rows]):
+                for v in conn.execute(
+                    select(vectors.c.document_id, vectors.c.field, vectors.c.data).where(
+                        vectors.c.document_id.in_(chunk)
+                    )
+                ):
+                    vecs.setdefault(v.document_id, {})[v.field] = np.frombuffer(v.data, "<f4")
+        out = []
+        for r in rows:
+            doc = {"_id": r.doc_id, **r.data}
+            if include_vector:
+                doc.update(vecs.get(r.id, {}))
+            if select_fields is not None:
+                doc = _project(doc, select_fields)
+            out.append(doc)
+        return out
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"d:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: Any) -> int:
+    if cursor in (None, ""):
+        return 0
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(cursor + pad).decode()
+        tag, _, num = text.partition(":")
+        if tag != "d":
+            raise ValueError(tag)
+        return int(num)
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
+        raise Invalid("invalid cursor", code="invalid_cursor", field="cursor") from exc
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _expand_dotted(doc: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` for partial updates."""
+    if not any(isinstance(k, str) and "." in k for k in doc):
+        return doc
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if isinstance(k, str) and "." in k and k != "_id":
+            parts = k.split(".")
+            node = out
+            for p in parts[:-1]:
+                nxt = node.get(p)
+                if not isinstance(nxt, dict):
+                    nxt = node[p] = {}
+                node = nxt
+            node[parts[-1]] = v
+        else:
+            out[k] = v
+    return out
+
+
+def _project(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"_id": doc["_id"]}
+    for f in fields:
+        node: Any = doc
+        parts = f.split(".")
+        for p in parts:
+            if not isinstance(node, dict) or p not in node:
+                break
+            node = node[p]
+        else:
+            tgt = out
+            for p in parts[:-1]:
+                tgt = tgt.setdefault(p, {})
+            tgt[parts[-1]] = node
+    return out

@@ -1,0 +1,260 @@
+"""The document filter language, compiled to SQL that means the same on SQLite and PostgreSQL.
+
+A filter is a JSON object. Keys are field paths (``"price"``, ``"meta.source"``; ``_id`` is
+the document id) or the combinators ``$and`` / ``$or`` (non-empty lists of filters). A field's
+value is either a scalar (shorthand for ``$eq``) or an object of operators:
+
+=========  ==========================================================================
+``$eq``    equal; numbers compare with numbers, strings with strings, ``null`` matches
+           null or missing
+``$ne``    not ``$eq`` (also matches documents that lack the field)
+``$lt``    less than; numbers or strings, only values of the same type match
+``$lte``   ``$gt``, ``$gte`` likewise
+``$in``    equal to one of a list of scalars
+``$nin``   equal to none of them (also matches documents that lack the field)
+``$exists`` ``true``: the field is present (null counts as present); ``false``: absent
+=========  ==========================================================================
+
+Several keys in one object are joined with AND. Strings compare by code point on both
+databases. Vector fields (top-level names ending in ``_vector_``) support only ``$exists``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.types import Numeric, String
+
+from taskloom.errors import Invalid
+from taskloom.store.tables import vectors
+
+COMPARISONS = {"$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$exists"}
+MAX_DEPTH = 16
+VECTOR_SUFFIX = "_vector_"
+
+Scalar = str | int | float | bool | None
+
+
+def _bad(message: str, field: str) -> Invalid:
+    return Invalid(message, code="invalid_filter", field=field)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+class FilterCompiler:
+    """Turns a filter object into a SQLAlchemy boolean expression over ``documents``."""
+
+    def __init__(self, documents: Table, dialect: str) -> None:
+        self.docs = documents
+        self.pg = dialect == "postgresql"
+
+    def compile(self, flt: Any, where: str = "filter") -> ColumnElement[bool]:
+        if flt is None:
+            return true()
+        return self._node(flt, where, 0)
+
+    # -- structure -------------------------------------------------------------------------
+
+    def _node(self, flt: Any, where: str, depth: int) -> ColumnElement[bool]:
+        if depth > MAX_DEPTH:
+            raise _bad("filter is nested too deeply", where)
+        if not isinstance(flt, dict):
+            raise _bad("a filter must be a JSON object", where)
+        parts: list[ColumnElement[bool]] = []
+        for key, value in flt.items():
+            here = f"{where}.{key}"
+            if key in ("$and", "$or"):
+                if not isinstance(value, list) or not value:
+                    raise _bad(f"{key} takes a non-empty list of filters", here)
+                subs = [self._node(v, f"{here}[{i}]", depth + 1) for i, v in enumerate(value)]
+                parts.append(and_(*subs) if key == "$and" else or_(*subs))
+            elif key.startswith("$"):
+                raise _bad(f"unknown operator {key!r} at this level", here)
+            else:
+                parts.append(self._field(key, value, here))
+        if not parts:
+            return true()
+        return and_(*parts) if len(parts) > 1 else parts[0]
+
+    def _field(self, path: str, cond: Any, where: str) -> ColumnElement[bool]:
+        segments = path.split(".")
+        if any(not s or '"' in s or "\\" in s for s in segments):
+            raise _bad(f"invalid field path {path!r}", where)
+        ops = cond if isinstance(cond, dict) else {"$eq": cond}
+        if isinstance(cond, dict) and not cond:
+            raise _bad("empty condition", where)
+        if isinstance(cond, dict) and not all(k.startswith("$") for k in cond):
+            raise _bad("nested objects are not values: use a dotted path", where)
+        parts = []
+        for op, value in ops.items():
+            if op not in COMPARISONS:
+                raise _bad(f"unknown operator {op!r}", f"{where}.{op}")
+            if path == "_id":
+                parts.append(self._id_op(op, value, f"{where}.{op}"))
+            elif len(segments) == 1 and path.endswith(VECTOR_SUFFIX):
+                parts.append(self._vector_op(path, op, value, f"{where}.{op}"))
+            else:
+                parts.append(self._json_op(segments, op, value, f"{where}.{op}"))
+        return and_(*parts) if len(parts) > 1 else parts[0]
+
+    # -- special columns -------------------------------------------------------------------
+
+    def _id_op(self, op: str, value: Any, where: str) -> ColumnElement[bool]:
+        col = self.docs.c.doc_id
+        if op == "$exists":
+            return true() if self._bool(value, where) else false()
+        if op in ("$in", "$nin"):
+            values = self._list(value, where)
+            if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+                raise _bad("_id values are strings", where)
+            expr = col.in_([str(v) for v in values])
+            return expr if op == "$in" else not_(expr)
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise _bad("_id values are strings", where)
+        value = str(value)
+        return {
+            "$eq": col == value,
+            "$ne": col != value,
+            "$lt": col < value,
+            "$lte": col <= value,
+            "$gt": col > value,
+            "$gte": col >= value,
+        }[op]
+
+    def _vector_op(self, field: str, op: str, value: Any, where: str) -> ColumnElement[bool]:
+        if op != "$exists":
+            raise _bad("vector fields can only be filtered with $exists", where)
+        has = exists(
+            select(literal(1))
+            .select_from(vectors)
+            .where(vectors.c.document_id == self.docs.c.id, vectors.c.field == field)
+        )
+        return has if self._bool(value, where) else not_(has)
+
+    # -- JSON fields -----------------------------------------------------------------------
+
+    def _json_op(self, segs: list[str], op: str, value: Any, where: str) -> ColumnElement[bool]:
+        if op == "$exists":
+            present = self._type(segs) != "missing"
+            return present if self._bool(value, where) else not_(present)
+        if op in ("$in", "$nin"):
+            values = self._list(value, where)
+            for v in values:
+                self._scalar(v, where)
+            if not values:
+                return false() if op == "$in" else true()
+            expr = or_(*[self._eq(segs, v) for v in values])
+            return expr if op == "$in" else not_(expr)
+        if op in ("$eq", "$ne"):
+            self._scalar(value, where)
+            expr = self._eq(segs, value)
+            return expr if op == "$eq" else not_(expr)
+        # ordering comparisons
+        if not (_is_number(value) or isinstance(value, str)):
+            raise _bad(f"{op} compares with a number or a string", where)
+        return self._order(segs, op, value)
+
+    def _eq(self, segs: list[str], value: Scalar) -> ColumnElement[bool]:
+        t = self._type(segs)
+        if value is None:
+            return or_(t == "null", t == "missing")
+        if isinstance(value, bool):
+            return t == ("true" if value else "false")
+        if _is_number(value):
+            return and_(t == "number", self._num(segs) == value)
+        return and_(t == "string", self._text(segs) == value)
+
+    def _order(self, segs: list[str], op: str, value: Any) -> ColumnElement[bool]:
+        t = self._type(segs)
+        if _is_number(value):
+            lhs, kind = self._num(segs), "number"
+        else:
+            lhs, kind = self._text(segs), "string"
+        cmp = {
+            "$lt": lhs < value,
+            "$lte": lhs <= value,
+            "$gt": lhs > value,
+            "$gte": lhs >= value,
+        }[op]
+        return and_(t == kind, cmp)
+
+    # -- dialect specifics -----------------------------------------------------------------
+
+    def _type(self, segs: list[str]) -> ColumnElement[str]:
+        """The JSON type as one of number|string|true|false|null|array|object|missing."""
+        data = self.docs.c.data
+        if self.pg:
+            jt = func.jsonb_typeof(func.jsonb_extract_path(data, *segs))
+            return func.coalesce(
+                case(
+                    (jt == "boolean", func.jsonb_extract_path_text(data, *segs)),
+                    else_=jt,
+                ),
+                "missing",
+            )
+        jt = func.json_type(data, _sqlite_path(segs))
+        return func.coalesce(
+            case(
+                (jt.in_(["integer", "real"]), "number"),
+                (jt == "text", "string"),
+                else_=jt,
+            ),
+            "missing",
+        )
+
+    def _num(self, segs: list[str]) -> ColumnElement[Any]:
+        data = self.docs.c.data
+        if self.pg:
+            # CASE keeps the cast away from values that are not numbers
+            t = func.jsonb_typeof(func.jsonb_extract_path(data, *segs))
+            return case((t == "number", cast(func.jsonb_extract_path_text(data, *segs), Numeric)))
+        return func.json_extract(data, _sqlite_path(segs))
+
+    def _text(self, segs: list[str]) -> ColumnElement[Any]:
+        data = self.docs.c.data
+        if self.pg:
+            return type_coerce(func.jsonb_extract_path_text(data, *segs), String).collate("C")
+        return func.json_extract(data, _sqlite_path(segs))
+
+    # -- argument checks -------------------------------------------------------------------
+
+    @staticmethod
+    def _bool(value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise _bad("$exists takes true or false", where)
+        return value
+
+    @staticmethod
+    def _list(value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise _bad("expects a list", where)
+        if len(value) > 10_000:
+            raise _bad("at most 10,000 values", where)
+        return value
+
+    @staticmethod
+    def _scalar(value: Any, where: str) -> None:
+        if not (value is None or isinstance(value, str | bool) or _is_number(value)):
+            raise _bad("compares with a string, number, boolean or null", where)
+
+
+def _sqlite_path(segs: list[str]) -> str:
+    return "$" + "".join(f'."{s}"' for s in segs)

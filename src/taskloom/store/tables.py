@@ -1,0 +1,152 @@
+"""The tables. Alembic migrations in ``migrations/`` create exactly these (a test checks)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from taskloom.store.types import BigId, Json, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "name", name="uq_apps_user_name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # NULL: the key may act on every app of its user.
+    Column("app_id", String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    # sha256 of the whole key: keys are 192-bit random, so a fast hash is the right one.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("app_id", String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    # field path -> {"type": ...}; vectors also carry "dim".
+    Column("fields", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("app_id", "name", name="uq_datasets_app_name"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dataset_id", BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("doc_id", String(255), nullable=False),
+    # The document without its vector fields.
+    Column("data", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("dataset_id", "doc_id", name="uq_documents_dataset_doc"),
+)
+
+vectors = Table(
+    "vectors",
+    metadata,
+    Column(
+        "document_id",
+        BigId,
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("field", String(255), primary_key=True),
+    Column("dataset_id", BigId, nullable=False),
+    Column("dim", Integer, nullable=False),
+    # little-endian float32, dim * 4 bytes
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_vectors_dataset_field", "dataset_id", "field"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_id", BigId, ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True),
+    Column("dataset_name", String(128), nullable=True),
+    Column("kind", String(100), nullable=False),
+    Column("params", Json, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("message", Text, nullable=True),
+    Column("result", Json, nullable=True),
+    Column("error", Json, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("parent_id", String(32), ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("app_id", "idempotency_key", name="uq_jobs_app_idempotency_key"),
+    Index("ix_jobs_status_run_after", "status", "run_after"),
+    Index("ix_jobs_app_created", "app_id", "created_at"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    # transition | progress | log
+    Column("type", String(20), nullable=False),
+    Column("status", String(20), nullable=True),
+    Column("progress", Float, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("data", Json, nullable=True),
+    Index("ix_job_events_job_id", "job_id", "id"),
+)

@@ -55,6 +55,15 @@ def install(app: FastAPI) -> None:
                 ),
                 400,
             )
+        if first.get("type") == "model_attributes_type" and tuple(first.get("loc", ())) == ("body",):
+            return FastJSONResponse(
+                error_body(
+                    "invalid_body",
+                    "the body must be a JSON object (send Content-Type: application/json)",
+                    {"field": "body"},
+                ),
+                422,
+            )
         field = _loc_to_field(first.get("loc", ()))
         listed = [
             {

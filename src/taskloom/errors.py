@@ -1,7 +1,8 @@
 """The exception hierarchy shared by the services, the API and the SDK.
 
     TaskloomError
-     ├── Invalid            400/422  bad input; ``field`` names the offending field path
+     ├── Invalid            422      bad input; ``field`` names the offending field path
+     │    ├── MalformedJSON     400
      │    └── PayloadTooLarge   413
      ├── Unauthorized       401
      ├── Forbidden          403
@@ -54,6 +55,13 @@ class Invalid(TaskloomError):
 
     status_code = 422
     code = "invalid"
+
+
+class MalformedJSON(Invalid):
+    """The request body is not valid JSON."""
+
+    status_code = 400
+    code = "malformed_json"
 
 
 class PayloadTooLarge(Invalid):

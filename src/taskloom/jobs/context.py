@@ -17,6 +17,10 @@ class LeaseLost(Exception):
     """Another worker owns this job now (our lease expired); stop without writing."""
 
 
+class Interrupted(Exception):
+    """This worker is shutting down; the job goes back to the queue."""
+
+
 class JobContext:
     def __init__(
         self,
@@ -26,6 +30,7 @@ class JobContext:
         services: Any = None,
         *,
         check_every: float = 0.25,
+        shutdown: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.job = job
@@ -37,6 +42,7 @@ class JobContext:
         self.attempt: int = job["attempts"]
         self._cancel = threading.Event()
         self._lost = threading.Event()
+        self._shutdown = shutdown or threading.Event()
         self._check_every = check_every
         self._last_check = 0.0
 
@@ -61,6 +67,8 @@ class JobContext:
             raise LeaseLost(self.job_id)
         if self._cancel.is_set():
             raise Cancelled()
+        if self._shutdown.is_set():
+            raise Interrupted(self.job_id)
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking early (and raising) when the job is cancelled."""
@@ -70,6 +78,8 @@ class JobContext:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
+            if self._shutdown.is_set():
+                continue  # check_cancelled raises Interrupted
             self._cancel.wait(min(left, self._check_every))
 
     def progress(self, pct: float, message: str | None = None) -> None:

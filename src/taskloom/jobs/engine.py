@@ -560,6 +560,31 @@ class JobEngine:
         self._after_commit()
         return ok
 
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Give a running job back to the queue (this worker is shutting down); the
+        interrupted attempt does not count."""
+        now = utcnow()
+        with self.store.write() as conn:
+            ok = self._transition(
+                conn,
+                job_id,
+                S.PENDING,
+                allowed=frozenset({S.IN_PROGRESS}),
+                where=self._owned(worker_id),
+                values={
+                    "attempts": jobs.c.attempts - 1,
+                    "run_after": now,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "message": "worker shut down; re-queued",
+                },
+                message="worker shut down; re-queued",
+                data={"worker": worker_id},
+                now=now,
+            )
+        self._after_commit(jobs_ready=ok)
+        return ok
+
     def reap(self) -> int:
         """Recover jobs whose worker stopped heartbeating: re-queue or fail them."""
         now = utcnow()

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from taskloom.errors import Cancelled, JobFailed, TaskloomError
-from taskloom.jobs.context import JobContext, LeaseLost
+from taskloom.jobs.context import Interrupted, JobContext, LeaseLost
 from taskloom.jobs.engine import JobEngine
 
 log = logging.getLogger("taskloom.worker")
@@ -39,8 +39,10 @@ class Worker:
         self.poll_interval = poll_interval
         self.reaper_interval = reaper_interval
         self._next_reap = 0.0
+        self._stop = threading.Event()
 
     def run_forever(self, stop: threading.Event) -> None:
+        self._stop = stop
         seen = self.engine.notifier.jobs_seq
         while not stop.is_set():
             try:
@@ -64,7 +66,7 @@ class Worker:
         return True
 
     def execute(self, job: dict[str, Any]) -> None:
-        ctx = JobContext(self.engine, job, self.id, self.services)
+        ctx = JobContext(self.engine, job, self.id, self.services, shutdown=self._stop)
         beat_stop = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat, args=(ctx, beat_stop), daemon=True, name=f"hb-{job['id'][:8]}"
@@ -77,6 +79,8 @@ class Worker:
             self.engine.complete(job["id"], self.id, result or {})
         except Cancelled:
             self.engine.mark_cancelled(job["id"], self.id)
+        except Interrupted:
+            self.engine.release(job["id"], self.id)
         except LeaseLost:
             log.warning("job %s: lease lost; another worker has it", job["id"])
         except (JobFailed, TaskloomError) as exc:

@@ -244,31 +244,61 @@ class Dataset:
         overwrite: bool = True,
         skip_invalid: bool = False,
         progress: bool = False,
+        concurrency: int = 2,
     ) -> InsertResult:
         """Insert documents in batches; each batch is written whole or not at all.
 
-        Without ``skip_invalid`` an invalid batch raises ``Invalid`` (its ``details`` list the
-        failures) and batches already sent stay written.
+        Up to ``concurrency`` batches are in flight at once (the server validates one while
+        it writes another); a batch that repeats an ``_id`` of a batch still in flight waits
+        for it, so the last version of a document always wins. Without ``skip_invalid`` an
+        invalid batch raises ``Invalid`` (its ``details`` list the failures) and batches
+        already sent stay written.
         """
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
         out = InsertResult()
         bar = _Bar("inserting", progress)
+        path = f"{self._base}/documents"
+        in_flight: dict[Future[Any], tuple[int, int, set[Any]]] = {}
+
+        def send(batch: list[Any]) -> Any:
+            body = {
+                "documents": [_encode_doc(d) for d in batch],
+                "overwrite": overwrite,
+                "skip_invalid": skip_invalid,
+            }
+            return self.client.request("POST", path, json=body)
+
+        def collect(fut: Future[Any]) -> None:
+            offset, size, _ = in_flight.pop(fut)
+            res = fut.result()
+            out.inserted += res["inserted"]
+            for f in res["failed"]:
+                f["index"] += offset
+                out.failed.append(f)
+            bar.advance(size)
+
         offset = 0
         try:
-            for batch in _batches(documents, batch_size):
-                body = {
-                    "documents": [_encode_doc(d) for d in batch],
-                    "overwrite": overwrite,
-                    "skip_invalid": skip_invalid,
-                }
-                res = self.client.request("POST", f"{self._base}/documents", json=body)
-                out.inserted += res["inserted"]
-                for f in res["failed"]:
-                    f["index"] += offset
-                    out.failed.append(f)
-                offset += len(batch)
-                bar.advance(len(batch))
+            with ThreadPoolExecutor(max(1, concurrency)) as pool:
+                for batch in _batches(documents, batch_size):
+                    ids = {d.get("_id") for d in batch if isinstance(d, dict)} - {None}
+                    while in_flight and (
+                        len(in_flight) >= max(1, concurrency)
+                        or any(ids & other for _, _, other in in_flight.values())
+                    ):
+                        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            collect(fut)
+                    in_flight[pool.submit(send, batch)] = (offset, len(batch), ids)
+                    offset += len(batch)
+                while in_flight:
+                    collect(next(iter(in_flight)))
         finally:
+            for fut in list(in_flight):
+                fut.cancel()
             bar.close()
+        out.failed.sort(key=lambda f: f["index"])
         return out
 
     def update(

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from taskloom.errors import Invalid, NotFound
 from taskloom.services.auth import Scope
@@ -76,7 +78,7 @@ def parse_vector(value: Any, name: str) -> np.ndarray:
         if len(value) != 1 or not isinstance(b64, str):
             raise _Bad(name, "invalid_vector", 'a vector is a list of numbers or {"$f32": base64}')
         try:
-            raw = base64.b64decode(b64, validate=True)
+            raw = binascii.a2b_base64(b64, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise _Bad(name, "invalid_vector", "the $f32 value is not base64") from exc
         if len(raw) % 4:
@@ -86,14 +88,20 @@ def parse_vector(value: Any, name: str) -> np.ndarray:
         kinds = {type(x) for x in value}
         if not kinds <= {int, float}:
             raise _Bad(name, "vector_not_numeric", "a vector holds numbers only")
-        arr = np.asarray(value, dtype=np.float32)
+        try:
+            # beyond float32 becomes inf (rejected below), without a warning per request
+            with np.errstate(over="ignore"):
+                arr = np.asarray(value, dtype=np.float32)
+        except OverflowError as exc:  # an int too large even for float64
+            raise _Bad(name, "vector_not_finite", "a vector holds finite float32 numbers") from exc
     else:
         raise _Bad(name, "invalid_vector", "a vector is a list of numbers")
     if arr.size == 0:
         raise _Bad(name, "empty_vector", "a vector needs at least one dimension")
     if arr.size > MAX_DIM:
         raise _Bad(name, "vector_too_long", f"a vector has at most {MAX_DIM} dimensions")
-    if not np.isfinite(arr).all():
+    # one float64 reduction: NaN and inf propagate, float32 values cannot overflow it
+    if not math.isfinite(arr.sum(dtype=np.float64)):
         raise _Bad(
             name, "vector_not_finite", "a vector holds finite float32 numbers (no NaN or inf)"
         )
@@ -110,25 +118,30 @@ def _check_key(key: Any, path: str) -> None:
 
 
 def _walk_types(obj: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
+    """Record each leaf's type under its dotted path; refuse keys that paths cannot name."""
     for key, value in obj.items():
-        path = f"{prefix}{key}"
-        _check_key(key, path)
-        if isinstance(value, dict):
-            if value:
-                _walk_types(value, path + ".", out)
-            else:
-                out.setdefault(path, "object")
-            continue
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            t = "bool"
-        elif isinstance(value, int | float):
-            t = "number"
-        elif isinstance(value, str):
+        if not key or "." in key or key[0] == "$":
+            _check_key(key, prefix + key)
+        tv = type(value)
+        if tv is str:
             t = "text"
-        else:
+        elif tv is float or tv is int:
+            t = "number"
+        elif tv is bool:
+            t = "bool"
+        elif tv is list:
             t = "array"
+        elif value is None:
+            continue
+        elif tv is dict:
+            if value:
+                _walk_types(value, prefix + key + ".", out)
+            else:
+                out.setdefault(prefix + key, "object")
+            continue
+        else:  # subclasses (orjson never makes them)
+            t = "number" if isinstance(value, int | float) and tv is not bool else "text"
+        path = prefix + key if prefix else key
         prev = out.get(path)
         if prev is None:
             out[path] = t
@@ -258,8 +271,9 @@ class DocumentService:
         self.store = store
         self.max_batch = max_batch
         self.filters = FilterCompiler(documents, store.dialect)
-        mod = postgresql if store.dialect == "postgresql" else sqlite
-        self._insert = mod.insert
+        pg = store.dialect == "postgresql"
+        self._ph = "%s" if pg else "?"
+        self._json_ph = "%s::jsonb" if pg else "?"
 
     def _check_batch(self, docs: Any) -> None:
         if isinstance(docs, list) and len(docs) > self.max_batch:
@@ -307,61 +321,81 @@ class DocumentService:
         overwrite: bool,
         failures: list[Failure],
     ) -> int:
+        """Write documents and their vectors. The hot path of bulk insert: it goes to the
+        driver's ``executemany`` with pre-serialised JSON, ids allocated up front."""
         if not good:
             return 0
-        before = conn.execute(select(func.max(documents.c.id))).scalar() or 0
-        stmt = self._insert(documents)
-        if overwrite:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[documents.c.dataset_id, documents.c.doc_id],
-                set_={"data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(
-                index_elements=[documents.c.dataset_id, documents.c.doc_id]
-            )
-        rows = [
-            {
-                "dataset_id": dataset_id,
-                "doc_id": p.id,
-                "data": p.data,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for p in good
-        ]
-        result = conn.execute(stmt.returning(documents.c.id, documents.c.doc_id), rows)
-        pk_by_doc = {r.doc_id: r.id for r in result}
-        if not overwrite and len(pk_by_doc) < len(good):
+        existing: dict[str, int] = {}
+        for chunk in _chunks([p.id for p in good]):
+            for r in conn.execute(
+                select(documents.c.id, documents.c.doc_id).where(
+                    documents.c.dataset_id == dataset_id, documents.c.doc_id.in_(chunk)
+                )
+            ):
+                existing[r.doc_id] = r.id
+        if existing and not overwrite:
             for p in good:
-                if p.id not in pk_by_doc:
+                if p.id in existing:
                     failures.append(
-                        Failure(
-                            p.index,
-                            p.id,
-                            "_id",
-                            "already_exists",
-                            "a document with this _id exists",
-                        )
+                        Failure(p.index, p.id, "_id", "already_exists", "this _id exists")
                     )
-        replaced = [pk for pk in pk_by_doc.values() if pk <= before]
-        for chunk in _chunks(replaced):
-            conn.execute(delete(vectors).where(vectors.c.document_id.in_(chunk)))
+            good = [p for p in good if p.id not in existing]
+        fresh = [p for p in good if p.id not in existing]
+        replaced = [p for p in good if p.id in existing]
+        ids = self._allocate_ids(conn, len(fresh))
+        pk_by_doc = dict(existing)
+        pk_by_doc.update(zip((p.id for p in fresh), ids, strict=True))
+        ts = self._ts(now)
+        dumps = orjson.dumps
+        ph = self._ph
+        if fresh:
+            conn.exec_driver_sql(
+                "INSERT INTO documents (id, dataset_id, doc_id, data, created_at, updated_at) "
+                f"VALUES ({ph}, {ph}, {ph}, {self._json_ph}, {ph}, {ph})",
+                [
+                    (pk, dataset_id, p.id, dumps(p.data).decode(), ts, ts)
+                    for p, pk in zip(fresh, ids, strict=True)
+                ],
+            )
+        if replaced:
+            conn.exec_driver_sql(
+                f"UPDATE documents SET data = {self._json_ph}, updated_at = {ph} WHERE id = {ph}",
+                [(dumps(p.data).decode(), ts, existing[p.id]) for p in replaced],
+            )
+            for chunk in _chunks([existing[p.id] for p in replaced]):
+                conn.execute(delete(vectors).where(vectors.c.document_id.in_(chunk)))
         vec_rows = [
-            {
-                "document_id": pk_by_doc[p.id],
-                "field": name,
-                "dataset_id": dataset_id,
-                "dim": vec.size,
-                "data": vec.astype("<f4", copy=False).tobytes(),
-            }
+            (pk_by_doc[p.id], name, dataset_id, vec.size, vec.astype("<f4", copy=False).tobytes())
             for p in good
-            if p.id in pk_by_doc
             for name, vec in p.vectors.items()
         ]
         if vec_rows:
-            conn.execute(vectors.insert(), vec_rows)
-        return len(pk_by_doc)
+            conn.exec_driver_sql(
+                "INSERT INTO vectors (document_id, field, dataset_id, dim, data) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                vec_rows,
+            )
+        return len(good)
+
+    def _allocate_ids(self, conn: Connection, n: int) -> list[int]:
+        if n == 0:
+            return []
+        if self.store.dialect == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('documents', 'id')) "
+                "FROM generate_series(1, %s)",
+                (n,),
+            ).all()
+            return [r[0] for r in rows]
+        # SQLite: the write transaction (BEGIN IMMEDIATE) holds the database's write lock
+        top = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM documents").scalar() or 0
+        return list(range(top + 1, top + n + 1))
+
+    def _ts(self, now: Any) -> Any:
+        if self.store.dialect == "sqlite":
+            # the storage format of SQLAlchemy's SQLite DateTime, naive UTC (see UTCDateTime)
+            return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return now
 
     def _update_fields(
         self, conn: Connection, ds: Any, types: dict, new_dims: dict, now: Any

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
-from taskloom.errors import Invalid
+from taskloom.errors import Invalid, MalformedJSON
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -55,9 +55,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise Invalid(
-            f"the request body is not valid JSON: {exc}", code="malformed_json", field="body"
-        ) from exc
+        raise MalformedJSON(f"the request body is not valid JSON: {exc}", field="body") from exc
 
 
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:

@@ -29,6 +29,13 @@ from taskloom.store.types import utcnow
 
 S = JobStatus
 WORKER_LOST = "WORKER_LOST"
+_INSERT_JOB = insert(jobs)
+_INSERT_EVENT = insert(job_events)
+
+
+class _Row:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 def public(row: Any) -> dict[str, Any]:
@@ -125,15 +132,16 @@ class JobEngine:
         at: datetime | None = None,
     ) -> None:
         conn.execute(
-            insert(job_events).values(
-                job_id=job_id,
-                at=at or utcnow(),
-                type=type_,
-                status=status,
-                progress=progress,
-                message=message,
-                data=data,
-            )
+            _INSERT_EVENT,
+            {
+                "job_id": job_id,
+                "at": at or utcnow(),
+                "type": type_,
+                "status": status,
+                "progress": progress,
+                "message": message,
+                "data": data,
+            },
         )
 
     def _after_commit(self, jobs_ready: bool = False) -> None:
@@ -174,13 +182,8 @@ class JobEngine:
             raise Invalid(
                 "max_attempts is 1 to 100", code="invalid_max_attempts", field="max_attempts"
             )
-        if idempotency_key is not None:
-            found = self._by_key(scope, idempotency_key)
-            if found is not None:
-                return found, False
         now = utcnow()
         status = S.PENDING if queue else S.REGISTERED
-        job_id = uuid.uuid4().hex
         try:
             with self.store.write() as conn:
                 if idempotency_key is not None:
@@ -194,30 +197,41 @@ class JobEngine:
                 ds = lookup(conn, scope, dataset) if dataset is not None else None
                 if parent_id is not None:
                     self._get(conn, scope, parent_id, field="parent_id")
-                conn.execute(
-                    insert(jobs).values(
-                        id=job_id,
-                        app_id=scope.app_id,
-                        dataset_id=ds.id if ds is not None else None,
-                        dataset_name=ds.name if ds is not None else None,
-                        kind=spec.name,
-                        params=validated.model_dump(mode="json"),
-                        status=status.value,
-                        progress=0.0,
-                        attempts=0,
-                        max_attempts=attempts,
-                        idempotency_key=idempotency_key,
-                        cancel_requested=False,
-                        run_after=now,
-                        parent_id=parent_id,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                values = {
+                    "id": uuid.uuid4().hex,
+                    "app_id": scope.app_id,
+                    "dataset_id": ds.id if ds is not None else None,
+                    "dataset_name": ds.name if ds is not None else None,
+                    "kind": spec.name,
+                    "params": validated.model_dump(mode="json"),
+                    "status": status.value,
+                    "progress": 0.0,
+                    "message": None,
+                    "result": None,
+                    "error": None,
+                    "attempts": 0,
+                    "max_attempts": attempts,
+                    "idempotency_key": idempotency_key,
+                    "cancel_requested": False,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "run_after": now,
+                    "parent_id": parent_id,
+                    "created_at": now,
+                    "started_at": None,
+                    "finished_at": None,
+                    "updated_at": now,
+                }
+                # a plain parameter dict: the compiled INSERT is cached, nothing is rebuilt
+                conn.execute(_INSERT_JOB, values)
                 self._event(
-                    conn, job_id, "transition", status=status.value, message="submitted", at=now
+                    conn,
+                    values["id"],
+                    "transition",
+                    status=status.value,
+                    message="submitted",
+                    at=now,
                 )
-                row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
         except IntegrityError:
             # a concurrent request with the same idempotency key won the race
             if idempotency_key is None:
@@ -227,7 +241,7 @@ class JobEngine:
                 raise
             return found, False
         self._after_commit(jobs_ready=queue)
-        return public(row), True
+        return public(_Row(values)), True
 
     def _by_key(self, scope: Scope, key: str) -> dict[str, Any] | None:
         with self.store.read() as conn:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,14 @@ def _app_public(row: Any) -> dict[str, Any]:
 
 
 class AuthService:
+    # A key seen recently is trusted for this long without a query; revoking through this
+    # process takes effect at once, through another process within the TTL.
+    CACHE_TTL = 2.0
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._keys: dict[str, tuple[float, Principal]] = {}
+        self._default_app: dict[str, tuple[float, str]] = {}
 
     # -- users and apps --------------------------------------------------------------------
 
@@ -170,6 +177,7 @@ class AuthService:
         q = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.user_id == principal.user_id)
         if principal.key_app_id is not None:
             q = q.where(api_keys.c.app_id == principal.key_app_id)
+        self._keys.clear()
         with self.store.write() as conn:
             row = conn.execute(q).first()
             if row is None:
@@ -186,18 +194,26 @@ class AuthService:
     def authenticate(self, secret: str | None) -> Principal:
         if not secret:
             raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
+        digest = hash_key(secret)
+        hit = self._keys.get(digest)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
         q = (
             select(api_keys.c.id, api_keys.c.user_id, api_keys.c.app_id, users.c.is_admin)
             .join(users, users.c.id == api_keys.c.user_id)
-            .where(api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked_at.is_(None))
+            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
         )
         with self.store.read() as conn:
             row = conn.execute(q).first()
         if row is None:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
-        return Principal(
+        principal = Principal(
             user_id=row.user_id, key_id=row.id, key_app_id=row.app_id, is_admin=row.is_admin
         )
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[digest] = (time.monotonic() + self.CACHE_TTL, principal)
+        return principal
 
     def scope(self, principal: Principal, app_id: str | None = None) -> Scope:
         """The app this request acts in: the key's app, the one asked for, or the first."""
@@ -205,6 +221,10 @@ class AuthService:
             if app_id not in (None, principal.key_app_id):
                 raise NotFound("app not found", code="app_not_found", field="app_id")
             return Scope(app_id=principal.key_app_id, user_id=principal.user_id)
+        if app_id is None:
+            hit = self._default_app.get(principal.user_id)
+            if hit is not None and hit[0] > time.monotonic():
+                return Scope(app_id=hit[1], user_id=principal.user_id)
         with self.store.read() as conn:
             if app_id is not None:
                 self._own_app(conn, principal.user_id, app_id)
@@ -217,6 +237,7 @@ class AuthService:
             ).first()
         if row is None:
             raise NotFound("this user has no app yet: create one", code="app_not_found")
+        self._default_app[principal.user_id] = (time.monotonic() + self.CACHE_TTL, row.id)
         return Scope(app_id=row.id, user_id=principal.user_id)
 
     @staticmethod

@@ -29,7 +29,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+def _loc_to_field(loc: Any) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
@@ -55,7 +55,9 @@ def install(app: FastAPI) -> None:
                 ),
                 400,
             )
-        if first.get("type") == "model_attributes_type" and tuple(first.get("loc", ())) == ("body",):
+        if first.get("type") == "model_attributes_type" and tuple(first.get("loc", ())) == (
+            "body",
+        ):
             return FastJSONResponse(
                 error_body(
                     "invalid_body",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -197,8 +198,9 @@ class JobEngine:
                 ds = lookup(conn, scope, dataset) if dataset is not None else None
                 if parent_id is not None:
                     self._get(conn, scope, parent_id, field="parent_id")
-                values = {
-                    "id": uuid.uuid4().hex,
+                job_id = uuid.uuid4().hex
+                values: dict[str, Any] = {
+                    "id": job_id,
                     "app_id": scope.app_id,
                     "dataset_id": ds.id if ds is not None else None,
                     "dataset_name": ds.name if ds is not None else None,
@@ -226,7 +228,7 @@ class JobEngine:
                 conn.execute(_INSERT_JOB, values)
                 self._event(
                     conn,
-                    values["id"],
+                    job_id,
                     "transition",
                     status=status.value,
                     message="submitted",
@@ -268,7 +270,7 @@ class JobEngine:
         scope: Scope,
         *,
         dataset: str | None = None,
-        status: list[str] | None = None,
+        status: builtins.list[str] | None = None,
         kind: str | None = None,
         active_only: bool = False,
         limit: int = 50,
@@ -365,7 +367,7 @@ class JobEngine:
 
     def events(
         self, scope: Scope, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         with self.store.read() as conn:
             self._get(conn, scope, job_id)
             rows = conn.execute(
@@ -378,7 +380,9 @@ class JobEngine:
 
     # -- worker side -----------------------------------------------------------------------
 
-    def claim(self, worker_id: str, kinds: list[str] | None = None) -> dict[str, Any] | None:
+    def claim(
+        self, worker_id: str, kinds: builtins.list[str] | None = None
+    ) -> dict[str, Any] | None:
         """Lease the next due pending job, or None."""
         now = utcnow()
         pick = select(jobs.c.id).where(jobs.c.status == S.PENDING.value, jobs.c.run_after <= now)
@@ -472,7 +476,7 @@ class JobEngine:
             self._event(conn, job_id, "log", message=message, data=data)
         self._after_commit()
 
-    def _owned(self, worker_id: str) -> list[Any]:
+    def _owned(self, worker_id: str) -> builtins.list[Any]:
         return [jobs.c.lease_owner == worker_id]
 
     def complete(self, job_id: str, worker_id: str, result: dict[str, Any] | None) -> bool:

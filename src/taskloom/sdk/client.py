@@ -9,6 +9,7 @@ Both run the same FastAPI app and give the same results.
 from __future__ import annotations
 
 import base64
+import builtins
 import os
 import time
 import uuid
@@ -89,7 +90,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         workers: int | None = None,
     ) -> None:
-        self._platform = None
+        self._platform: Any = None
         self._can_stream = True
         if path is not None and url is not None:
             raise ValueError("give url= for a server or path= for embedded mode, not both")
@@ -519,9 +520,9 @@ class Jobs:
         kind: str | None = None,
         active_only: bool = False,
         limit: int | None = None,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Jobs newest first (all of them unless ``limit``)."""
-        out: list[Job] = []
+        out: builtins.list[Job] = []
         cursor = None
         while True:
             params: dict[str, Any] = {"active_only": active_only, "limit": 200}
@@ -539,7 +540,7 @@ class Jobs:
             if cursor is None or (limit is not None and len(out) >= limit):
                 return out[:limit] if limit is not None else out
 
-    def kinds(self) -> list[dict[str, Any]]:
+    def kinds(self) -> builtins.list[dict[str, Any]]:
         return self.client.request("GET", "/v1/job-kinds")["data"]
 
 
@@ -550,10 +551,10 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def _batches(items: Iterable[Any], size: int) -> Iterator[builtins.list[Any]]:
     if size < 1:
         raise ValueError("batch_size must be at least 1")
-    batch: list[Any] = []
+    batch: builtins.list[Any] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
@@ -564,7 +565,7 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    event, data = "message", []
+    event, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import math
 import uuid
 from collections.abc import Iterable
@@ -527,7 +528,7 @@ class DocumentService:
         ids = [str(i) for i in ids]
         with self.store.read() as conn:
             ds = lookup(conn, scope, dataset)
-            rows = []
+            rows: builtins.list[Any] = []
             for chunk in _chunks(ids):
                 rows.extend(
                     conn.execute(
@@ -560,7 +561,7 @@ class DocumentService:
         page_size: int = 100,
         cursor: str | None = None,
         include_vector: bool = True,
-        select_fields: list[str] | None = None,
+        select_fields: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """One page in insertion order; ``cursor`` continues after the previous page."""
         if not isinstance(page_size, int) or not 1 <= page_size <= self.max_batch:
@@ -588,8 +589,8 @@ class DocumentService:
         conn: Connection,
         rows: Iterable[Any],
         include_vector: bool,
-        select_fields: list[str] | None,
-    ) -> list[dict[str, Any]]:
+        select_fields: builtins.list[str] | None,
+    ) -> builtins.list[dict[str, Any]]:
         rows = list(rows)
         vecs: dict[int, dict[str, np.ndarray]] = {}
         if include_vector and rows:
@@ -614,7 +615,7 @@ class DocumentService:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+def _chunks(items: builtins.list[Any], size: int = _CHUNK) -> Iterable[builtins.list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -667,7 +668,7 @@ def _expand_dotted(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _project(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+def _project(doc: dict[str, Any], fields: builtins.list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"_id": doc["_id"]}
     for f in fields:
         node: Any = doc

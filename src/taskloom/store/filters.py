@@ -21,6 +21,7 @@ databases. Vector fields (top-level names ending in ``_vector_``) support only `
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import (
@@ -47,6 +48,8 @@ from taskloom.store.tables import vectors
 COMPARISONS = {"$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$exists"}
 MAX_DEPTH = 16
 VECTOR_SUFFIX = "_vector_"
+# PostgreSQL's jsonb_extract_path reads such a path element as an index into an array
+_PG_INDEX_LIKE = re.compile(r"\s*[+-]?\d+")
 
 Scalar = str | int | float | bool | None
 
@@ -118,7 +121,7 @@ class FilterCompiler:
     # -- special columns -------------------------------------------------------------------
 
     def _id_op(self, op: str, value: Any, where: str) -> ColumnElement[bool]:
-        col = self.docs.c.doc_id
+        col: Any = self.docs.c.doc_id
         if op == "$exists":
             return true() if self._bool(value, where) else false()
         if op in ("$in", "$nin"):
@@ -130,6 +133,8 @@ class FilterCompiler:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise _bad("_id values are strings", where)
         value = str(value)
+        if False and self.pg and op not in ("$eq", "$ne"):
+            col = col.collate("C")  # code point order, whatever the database's collation
         return {
             "$eq": col == value,
             "$ne": col != value,
@@ -202,10 +207,10 @@ class FilterCompiler:
         """The JSON type as one of number|string|true|false|null|array|object|missing."""
         data = self.docs.c.data
         if self.pg:
-            jt = func.jsonb_typeof(func.jsonb_extract_path(data, *segs))
+            jt = func.jsonb_typeof(self._pg_get(segs))
             return func.coalesce(
                 case(
-                    (jt == "boolean", func.jsonb_extract_path_text(data, *segs)),
+                    (jt == "boolean", self._pg_get(segs, text=True)),
                     else_=jt,
                 ),
                 "missing",
@@ -224,15 +229,26 @@ class FilterCompiler:
         data = self.docs.c.data
         if self.pg:
             # CASE keeps the cast away from values that are not numbers
-            t = func.jsonb_typeof(func.jsonb_extract_path(data, *segs))
-            return case((t == "number", cast(func.jsonb_extract_path_text(data, *segs), Numeric)))
+            t = func.jsonb_typeof(self._pg_get(segs))
+            return case((t == "number", cast(self._pg_get(segs, text=True), Numeric)))
         return func.json_extract(data, _sqlite_path(segs))
 
     def _text(self, segs: list[str]) -> ColumnElement[Any]:
         data = self.docs.c.data
         if self.pg:
-            return type_coerce(func.jsonb_extract_path_text(data, *segs), String).collate("C")
+            return type_coerce(self._pg_get(segs, text=True), String).collate("C")
         return func.json_extract(data, _sqlite_path(segs))
+
+    def _pg_get(self, segs: list[str], *, text: bool = False) -> ColumnElement[Any]:
+        """The value at ``segs``, walking through objects only (as SQLite's path does)."""
+        data = self.docs.c.data
+        value = (func.jsonb_extract_path_text if text else func.jsonb_extract_path)(data, *segs)
+        guards = [
+            func.jsonb_typeof(func.jsonb_extract_path(data, *segs[:i])) == "object"
+            for i in range(1, len(segs))
+            if _PG_INDEX_LIKE.fullmatch(segs[i])
+        ]
+        return case((and_(*guards), value)) if guards else value
 
     # -- argument checks -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ class DatasetCreate(BaseModel):
 
 class Query_(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    filter: dict[str, Any] | None = None
+    filter: Any = None  # checked by the filter compiler (code invalid_filter)
     page_size: int = Field(default=100, ge=1, le=10_000)
     cursor: str | None = None
     include_vector: bool = True
@@ -40,12 +40,12 @@ class BulkGet(BaseModel):
 class DeleteDocs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[str | int] | None = None
-    filter: dict[str, Any] | None = None
+    filter: Any = None  # checked by the filter compiler (code invalid_filter)
 
 
 class CountBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    filter: dict[str, Any] | None = None
+    filter: Any = None  # checked by the filter compiler (code invalid_filter)
 
 
 async def _json_body(request: Request) -> Any:

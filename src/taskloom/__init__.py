@@ -17,7 +17,18 @@ from taskloom.errors import (  # noqa: E402
     Unauthorized,
     Unavailable,
 )
-from taskloom.sdk.client import Client, Dataset, Job  # noqa: E402
+
+_LAZY = {"Client", "Dataset", "Job"}
+
+
+def __getattr__(name: str) -> object:
+    # the SDK pulls in httpx and numpy: load it on first use, so that `import taskloom`
+    # (and every CLI command) starts fast
+    if name in _LAZY:
+        from taskloom.sdk import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'taskloom' has no attribute {name!r}")
 
 __all__ = [
     "Client",

@@ -33,6 +33,12 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready: Any = None) 
             access_log=False,
             timeout_graceful_shutdown=5,
         )
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down on SIGINT/SIGTERM and then raises the signal again for the
+            # handler it found; the default one would kill the process here, before the
+            # workers below give their running jobs back.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: None)
         uvicorn.Server(config).run()
     finally:
         platform.stop()

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskloom.api.responses import FastJSONResponse
@@ -43,6 +44,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TaskloomError)
     async def _taskloom(_: Request, exc: TaskloomError) -> FastJSONResponse:
         return FastJSONResponse(error_body(exc.code, exc.message, exc.details), exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> FastJSONResponse:
+        # The database refused a value of the request (PostgreSQL stores no NUL character
+        # in text, for one): the request is at fault, not the server.
+        reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        log.warning("the database refused a value: %s", reason)
+        return FastJSONResponse(
+            error_body("invalid_value", f"a value in this request cannot be stored: {reason}"),
+            422,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> FastJSONResponse:
@@ -84,7 +96,7 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> FastJSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return FastJSONResponse(
-            error_body(code, str(exc.detail)),
+            error_body(code, str(exc.detail), getattr(exc, "details", None)),
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -1,71 +1,25 @@
-"""The ``taskloom`` command."""
+"""The ``taskloom`` command: ``serve`` and ``worker`` run the platform; ``keys``,
+``datasets`` and ``jobs`` talk to a running server (``--url``/``TASKLOOM_URL``,
+``--api-key``/``TASKLOOM_API_KEY``)."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
-from taskloom.config import Settings
+from taskloom.cli import datasets, jobs, keys, server
 
-app = typer.Typer(help="taskloom: self-hosted AI data platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="taskloom: self-hosted AI data platform.",
+    no_args_is_help=True,
+    # paragraphs of help text reflow to the terminal width
+    rich_markup_mode="markdown",
+)
 
-
-def _settings(data_dir: Path | None, **kw: object) -> Settings:
-    values = {k: v for k, v in kw.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data folder (SQLite, blobs).")] = None,
-    workers: Annotated[int | None, typer.Option(help="In-process worker threads.")] = None,
-    log_level: Annotated[str, typer.Option()] = "info",
-) -> None:
-    """Start the API server with in-process workers."""
-    from rich.console import Console
-
-    from taskloom.server import serve as run
-
-    settings = _settings(data_dir, host=host, port=port, workers=workers)
-    console = Console(stderr=True)
-
-    def ready(platform) -> None:  # type: ignore[no-untyped-def]
-        creds = platform.credentials
-        console.print(
-            f"[bold]taskloom[/] on http://{settings.host}:{settings.port}  "
-            f"data: {settings.data_dir.resolve()}  database: {platform.store.dialect}  "
-            f"workers: {platform.workers}"
-        )
-        if creds:
-            console.print(f"New data folder: admin API key [bold]{creds['api_key']}[/]")
-            console.print(f"(saved to {settings.credentials_path}, mode 0600)")
-
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    run(settings, log_level=log_level, on_ready=ready)
-
-
-@app.command()
-def worker(
-    data_dir: Annotated[Path | None, typer.Option(help="Data folder (SQLite, blobs).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Worker threads in this process.")] = 1,
-    log_level: Annotated[str, typer.Option()] = "info",
-) -> None:
-    """Run workers in this process against the same database and blob store as the server."""
-    from taskloom.server import work
-
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    work(_settings(data_dir), concurrency=concurrency)
+app.command()(server.serve)
+app.command()(server.worker)
+app.add_typer(keys.app, name="keys")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(jobs.app, name="jobs")
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import orjson
 
 from taskloom.errors import TaskloomError, Unavailable, error_for_status
@@ -31,6 +30,8 @@ _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 def _encode_vector(value: Any) -> Any:
     """Send numeric vectors as base64 float32: a quarter of the bytes, no float parsing."""
+    import numpy as np  # imported here: a plain `import taskloom` stays light
+
     if isinstance(value, np.ndarray):
         arr = value
     elif isinstance(value, list | tuple) and value:
@@ -262,13 +263,17 @@ class Dataset:
         path = f"{self._base}/documents"
         in_flight: dict[Future[Any], tuple[int, int, set[Any]]] = {}
 
-        def send(batch: list[Any]) -> Any:
+        def send(batch: list[Any], start: int) -> Any:
             body = {
                 "documents": [_encode_doc(d) for d in batch],
                 "overwrite": overwrite,
                 "skip_invalid": skip_invalid,
             }
-            return self.client.request("POST", path, json=body)
+            try:
+                return self.client.request("POST", path, json=body)
+            except TaskloomError as exc:
+                _shift_failures(exc, start)
+                raise
 
         def collect(fut: Future[Any]) -> None:
             offset, size, _ = in_flight.pop(fut)
@@ -291,7 +296,7 @@ class Dataset:
                         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
                         for fut in done:
                             collect(fut)
-                    in_flight[pool.submit(send, batch)] = (offset, len(batch), ids)
+                    in_flight[pool.submit(send, batch, offset)] = (offset, len(batch), ids)
                     offset += len(batch)
                 while in_flight:
                     collect(next(iter(in_flight)))
@@ -314,7 +319,11 @@ class Dataset:
         offset = 0
         for batch in _batches(documents, batch_size):
             body = {"documents": [_encode_doc(d) for d in batch], "skip_invalid": skip_invalid}
-            res = self.client.request("PATCH", f"{self._base}/documents", json=body)
+            try:
+                res = self.client.request("PATCH", f"{self._base}/documents", json=body)
+            except TaskloomError as exc:
+                _shift_failures(exc, offset)
+                raise
             out.updated += res["updated"]
             for f in res["failed"]:
                 f["index"] += offset
@@ -545,6 +554,21 @@ class Jobs:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _shift_failures(exc: TaskloomError, offset: int) -> None:
+    """Make a refused batch's failure indexes count from the start of the whole insert."""
+    failed = exc.details.get("failed")
+    if not offset or not isinstance(failed, list):
+        return
+    for f in failed:
+        if isinstance(f, dict) and isinstance(f.get("index"), int):
+            f["index"] += offset
+    field = exc.details.get("field")
+    if isinstance(field, str) and field.startswith("documents["):
+        num, _, rest = field[len("documents[") :].partition("]")
+        if num.isdigit():
+            exc.details["field"] = exc.field = f"documents[{int(num) + offset}]{rest}"
 
 
 def _past(deadline: float | None) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -72,8 +71,9 @@ class _Bad(Exception):
 # -- validation -------------------------------------------------------------------------------
 
 
-def parse_vector(value: Any, name: str) -> np.ndarray:
-    """A finite float32 vector from a JSON list or ``{"$f32": base64}``."""
+def parse_vector(value: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
+    """A float32 vector from a JSON list or ``{"$f32": base64}``; finite unless the caller
+    checks that itself for a whole batch (``check_finite=False``)."""
     if isinstance(value, dict):
         b64 = value.get("$f32")
         if len(value) != 1 or not isinstance(b64, str):
@@ -101,12 +101,12 @@ def parse_vector(value: Any, name: str) -> np.ndarray:
         raise _Bad(name, "empty_vector", "a vector needs at least one dimension")
     if arr.size > MAX_DIM:
         raise _Bad(name, "vector_too_long", f"a vector has at most {MAX_DIM} dimensions")
-    # one float64 reduction: NaN and inf propagate, float32 values cannot overflow it
-    if not math.isfinite(arr.sum(dtype=np.float64)):
-        raise _Bad(
-            name, "vector_not_finite", "a vector holds finite float32 numbers (no NaN or inf)"
-        )
+    if check_finite and not np.isfinite(arr).all():
+        raise _Bad(name, "vector_not_finite", NOT_FINITE)
     return arr
+
+
+NOT_FINITE = "a vector holds finite float32 numbers (no NaN or inf)"
 
 
 def _check_key(key: Any, path: str) -> None:
@@ -167,6 +167,7 @@ def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], lis
     failures: list[Failure] = []
     types: dict[str, str] = {}
     seen: set[str] = set()
+    arrays: list[np.ndarray] = []
     for i, doc in enumerate(docs):
         doc_id: str | None = None
         try:
@@ -192,7 +193,8 @@ def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], lis
                     if value is None and require_id:  # partial update: remove the vector
                         vecs[key] = None  # type: ignore[assignment]
                         continue
-                    vecs[key] = parse_vector(value, key)
+                    vecs[key] = arr = parse_vector(value, key, check_finite=False)
+                    arrays.append(arr)
                 else:
                     data[key] = value
             _walk_types(data, "", doc_types)
@@ -204,6 +206,23 @@ def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], lis
             prev = types.get(k)
             types[k] = t if prev in (None, t) else "mixed"
         good.append(Prepared(i, doc_id, data, vecs))
+    # one pass over every vector of the batch; only a batch with a bad one looks closer
+    if arrays and not np.isfinite(np.concatenate(arrays)).all():
+        kept = []
+        for p in good:
+            culprit = next(
+                (k for k, v in p.vectors.items() if v is not None and not np.isfinite(v).all()),
+                None,
+            )
+            if culprit is None:
+                kept.append(p)
+            else:
+                failures.append(Failure(p.index, p.id, culprit, "vector_not_finite", NOT_FINITE))
+        good = kept
+        types = {}
+        for p in good:
+            _walk_types(p.data, "", types)
+        failures.sort(key=lambda f: f.index)
     return good, failures, types
 
 
@@ -218,6 +237,22 @@ def merge_fields(fields: dict[str, Any], types: dict[str, str], dims: dict[str, 
     for k, d in dims.items():
         out[k] = {"type": "vector", "dim": d}
     return out
+
+
+def written_fields(
+    written: list[Prepared], failures: list[Failure], new_dims: dict[str, int]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Field types and new vector dimensions of the documents that are written: a refused
+    document (``failures``) leaves no field in the dataset's schema."""
+    refused = {f.index for f in failures}
+    types: dict[str, str] = {}
+    vector_fields: set[str] = set()
+    for p in written:
+        if p.index in refused:
+            continue
+        _walk_types(p.data, "", types)
+        vector_fields.update(k for k, v in p.vectors.items() if v is not None)
+    return types, {k: d for k, d in new_dims.items() if k in vector_fields}
 
 
 def check_dims(
@@ -300,6 +335,7 @@ class DocumentService:
         good, failures, types = prepare(docs)
         if failures and not skip_invalid:
             _raise_failures(failures, len(docs))
+        early = len(failures)  # prepare's types already leave these out
         now = utcnow()
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
@@ -309,6 +345,8 @@ class DocumentService:
             written = self._write_documents(conn, ds.id, good, now, overwrite, failures)
             if failures and not skip_invalid:
                 _raise_failures(failures, len(docs))  # rolls the transaction back
+            if len(failures) > early:
+                types, new_dims = written_fields(good, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
         failures.sort(key=lambda f: f.index)
         return {"inserted": written, "failed": [f.to_dict() for f in failures]}
@@ -472,6 +510,7 @@ class DocumentService:
                 ]
                 if vec_rows:
                     conn.execute(vectors.insert(), vec_rows)
+            types, new_dims = written_fields(found, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
         failures.sort(key=lambda f: f.index)
         return {"updated": len(found), "failed": [f.to_dict() for f in failures]}

@@ -133,7 +133,7 @@ class FilterCompiler:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise _bad("_id values are strings", where)
         value = str(value)
-        if False and self.pg and op not in ("$eq", "$ne"):
+        if self.pg and op not in ("$eq", "$ne"):
             col = col.collate("C")  # code point order, whatever the database's collation
         return {
             "$eq": col == value,

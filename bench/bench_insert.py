@@ -75,12 +75,23 @@ def bench_raw(docs: list[dict], batch: int) -> float:
                 for d in chunk:
                     data = {k: v for k, v in d.items() if k not in ("_id", "emb_vector_")}
                     rows.append(
-                        {"id": next_id, "dataset_id": 1, "doc_id": d["_id"], "data": data,
-                         "created_at": now, "updated_at": now}
+                        {
+                            "id": next_id,
+                            "dataset_id": 1,
+                            "doc_id": d["_id"],
+                            "data": data,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
                     )
                     vrows.append(
-                        {"document_id": next_id, "field": "emb_vector_", "dataset_id": 1,
-                         "dim": DIM, "data": d["emb_vector_"].tobytes()}
+                        {
+                            "document_id": next_id,
+                            "field": "emb_vector_",
+                            "dataset_id": 1,
+                            "dim": DIM,
+                            "data": d["emb_vector_"].tobytes(),
+                        }
                     )
                     next_id += 1
                 conn.execute(insert(documents), rows)
@@ -97,7 +108,9 @@ def main() -> None:
     args = ap.parse_args()
     docs = make_docs(args.n)
     print(f"bulk insert: {args.n:,} documents x {DIM}-d float32 vector, batches of {args.batch}")
-    payload = len(orjson.dumps([{**d, "emb_vector_": d["emb_vector_"].tolist()} for d in docs[:1000]]))
+    payload = len(
+        orjson.dumps([{**d, "emb_vector_": d["emb_vector_"].tolist()} for d in docs[:1000]])
+    )
     row("JSON size of 1,000 documents (vectors as lists)", f"{payload / 1e6:.1f} MB")
     raw = bench_raw(docs, args.batch)
     row("raw SQLAlchemy executemany (same tables)", f"{args.n / raw:,.0f} docs/s ({raw:.2f} s)")

@@ -53,7 +53,10 @@ def burst(c: Client, n: int) -> None:
     span = max(_ts(j.finished_at) for j in jobs) - min(_ts(j.created_at) for j in jobs)
     row("burst: submit rate", f"{n / submitted:,.0f} jobs/s")
     row("burst: completed throughput", f"{n / span:,.0f} jobs/s ({total:.2f} s wall)")
-    row("burst: submit->completed p50 / p95", f"{pct(lat, 50) * 1000:.0f} / {pct(lat, 95) * 1000:.0f} ms")
+    row(
+        "burst: submit->completed p50 / p95",
+        f"{pct(lat, 50) * 1000:.0f} / {pct(lat, 95) * 1000:.0f} ms",
+    )
 
 
 def main() -> None:

@@ -34,10 +34,22 @@ class Server:
         self.log = open(Path(self.tmp.name) / "server.log", "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "taskloom.cli.main", "serve", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--workers", str(workers), "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "taskloom.cli.main",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
             ],
-            env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

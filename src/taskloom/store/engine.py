@@ -7,6 +7,8 @@ failing when a read lock cannot be upgraded. PostgreSQL uses READ COMMITTED for 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +21,19 @@ from sqlalchemy.pool import NullPool
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _set_wal(cur: Any, tries: int = 600) -> None:
+    """Switch to WAL. On a new database another process may be writing (migrating) at the
+    same moment; SQLite then refuses the switch at once, without the busy wait: retry."""
+    for attempt in range(tries):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -38,7 +53,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # Let SQLAlchemy's "begin" event below issue BEGIN itself.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")

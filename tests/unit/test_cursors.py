@@ -1,0 +1,77 @@
+"""Cursor encoding: opaque, URL-safe, round-trips, and refuses what it did not make."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from taskloom.errors import Invalid
+from taskloom.jobs.engine import _decode_job_cursor, _encode_job_cursor
+from taskloom.services.documents import decode_cursor, encode_cursor
+
+
+@pytest.mark.parametrize("pk", [1, 7, 999, 2**31 + 5, 2**62])
+def test_document_cursor_round_trip(pk):
+    cursor = encode_cursor(pk)
+    assert decode_cursor(cursor) == pk
+    assert "=" not in cursor and "/" not in cursor and "+" not in cursor
+    assert str(pk) not in cursor  # opaque, not a number to tinker with
+
+
+@pytest.mark.parametrize("empty", [None, ""])
+def test_no_cursor_is_the_start(empty):
+    assert decode_cursor(empty) == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "!!!",
+        "abc",
+        "x" * 5,
+        base64.urlsafe_b64encode(b"j:12").decode(),  # a job cursor is not a document cursor
+        base64.urlsafe_b64encode(b"d:twelve").decode(),
+        base64.urlsafe_b64encode(b"d:").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        12,
+        ["d:1"],
+    ],
+)
+def test_bad_document_cursors(bad):
+    with pytest.raises(Invalid) as ei:
+        decode_cursor(bad)
+    assert (ei.value.code, ei.value.field) == ("invalid_cursor", "cursor")
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_job_cursor_round_trip(at):
+    cursor = _encode_job_cursor(at, "0123abcd" * 4)
+    got_at, got_id = _decode_job_cursor(cursor)
+    assert got_at == at and got_at.utcoffset() == at.utcoffset()
+    assert got_id == "0123abcd" * 4
+    assert "=" not in cursor
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "???",
+        encode_cursor(5),  # a document cursor is not a job cursor
+        base64.urlsafe_b64encode(b"j:not-a-date|abc").decode(),
+        base64.urlsafe_b64encode(b"j:2026-01-01T00:00:00+00:00|").decode(),
+        base64.urlsafe_b64encode(b"x:2026-01-01T00:00:00+00:00|abc").decode(),
+    ],
+)
+def test_bad_job_cursors(bad):
+    with pytest.raises(Invalid) as ei:
+        _decode_job_cursor(bad)
+    assert (ei.value.code, ei.value.field) == ("invalid_cursor", "cursor")

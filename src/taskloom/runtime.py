@@ -99,6 +99,7 @@ class Platform:
         try:
             self.store = Store(s.resolved_database_url)
             migrate.upgrade(self.store)
+            self.store.start_checkpointer()
             self.engine = JobEngine(
                 self.store,
                 self.registry,

@@ -71,10 +71,27 @@ class _Bad(Exception):
 # -- validation -------------------------------------------------------------------------------
 
 
-def parse_vector(value: Any, name: str, *, check_finite: bool = True) -> np.ndarray:
-    """A float32 vector from a JSON list or ``{"$f32": base64}``; finite unless the caller
-    checks that itself for a whole batch (``check_finite=False``)."""
-    if isinstance(value, dict):
+def parse_vector(
+    value: Any, name: str, *, check_finite: bool = True, blob: Any = None
+) -> np.ndarray:
+    """A float32 vector from a JSON list, ``{"$f32": base64}`` or, in a binary batch
+    (``blob``, see ``taskloom.wire``), ``{"$f32at": [offset, length]}``; finite unless the
+    caller checks that itself for a whole batch (``check_finite=False``)."""
+    if isinstance(value, dict) and "$f32at" in value:
+        ref = value["$f32at"]
+        if (
+            blob is None
+            or len(value) != 1
+            or not isinstance(ref, list)
+            or len(ref) != 2
+            or not all(type(x) is int and x >= 0 for x in ref)
+        ):
+            raise _Bad(name, "invalid_vector", "$f32at is [offset, length] in a binary batch")
+        start, size = ref
+        if (start + size) * 4 > len(blob):
+            raise _Bad(name, "invalid_vector", "$f32at points past the end of the float block")
+        arr = np.frombuffer(blob, dtype="<f4", count=size, offset=start * 4)
+    elif isinstance(value, dict):
         b64 = value.get("$f32")
         if len(value) != 1 or not isinstance(b64, str):
             raise _Bad(name, "invalid_vector", 'a vector is a list of numbers or {"$f32": base64}')
@@ -159,7 +176,9 @@ def normalise_id(value: Any) -> str:
     return value
 
 
-def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], list[Failure], dict]:
+def prepare(
+    docs: Any, *, require_id: bool = False, blob: Any = None
+) -> tuple[list[Prepared], list[Failure], dict]:
     """Validate a batch; returns the good documents, the failures and the batch's field types."""
     if not isinstance(docs, list):
         raise Invalid("documents must be a list", code="invalid_documents", field="documents")
@@ -193,7 +212,7 @@ def prepare(docs: Any, *, require_id: bool = False) -> tuple[list[Prepared], lis
                     if value is None and require_id:  # partial update: remove the vector
                         vecs[key] = None  # type: ignore[assignment]
                         continue
-                    vecs[key] = arr = parse_vector(value, key, check_finite=False)
+                    vecs[key] = arr = parse_vector(value, key, check_finite=False, blob=blob)
                     arrays.append(arr)
                 else:
                     data[key] = value
@@ -329,10 +348,12 @@ class DocumentService:
         *,
         overwrite: bool = True,
         skip_invalid: bool = False,
+        blob: Any = None,
     ) -> dict[str, Any]:
-        """Insert (or replace, with ``overwrite``) a batch in one transaction."""
+        """Insert (or replace, with ``overwrite``) a batch in one transaction. ``blob`` is
+        the float block of a binary batch (``taskloom.wire``)."""
         self._check_batch(docs)
-        good, failures, types = prepare(docs)
+        good, failures, types = prepare(docs, blob=blob)
         if failures and not skip_invalid:
             _raise_failures(failures, len(docs))
         early = len(failures)  # prepare's types already leave these out
@@ -446,7 +467,13 @@ class DocumentService:
             )
 
     def update(
-        self, scope: Scope, dataset: str, docs: Any, *, skip_invalid: bool = False
+        self,
+        scope: Scope,
+        dataset: str,
+        docs: Any,
+        *,
+        skip_invalid: bool = False,
+        blob: Any = None,
     ) -> dict[str, Any]:
         """Partial update: each document's fields are merged into the stored one.
 
@@ -456,7 +483,7 @@ class DocumentService:
         self._check_batch(docs)
         if isinstance(docs, list):
             docs = [_expand_dotted(d) if isinstance(d, dict) else d for d in docs]
-        good, failures, types = prepare(docs, require_id=True)
+        good, failures, types = prepare(docs, require_id=True, blob=blob)
         if failures and not skip_invalid:
             _raise_failures(failures, len(docs))
         now = utcnow()

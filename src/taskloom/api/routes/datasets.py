@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from taskloom import wire
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.errors import Invalid, MalformedJSON
@@ -48,12 +49,15 @@ class CountBody(BaseModel):
     filter: Any = None  # checked by the filter compiler (code invalid_filter)
 
 
-async def _json_body(request: Request) -> Any:
+async def _documents_body(request: Request) -> tuple[Any, Any]:
+    """(body, float block): JSON, or the SDK's binary batch frame (``taskloom.wire``)."""
     raw = await request.body()
     if not raw:
         raise Invalid("a JSON body is required", code="missing_body", field="body")
+    if request.headers.get("content-type", "").startswith(wire.MEDIA_TYPE):
+        return wire.decode(raw)
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), None
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"the request body is not valid JSON: {exc}", field="body") from exc
 
@@ -111,7 +115,7 @@ async def insert_documents(
     written and the others listed in ``failed``. Vectors may be JSON lists of numbers or
     ``{"$f32": base64}``.
     """
-    body = await _json_body(request)
+    body, blob = await _documents_body(request)
     if not isinstance(body, dict):
         raise Invalid("the body is a JSON object", code="invalid", field="body")
     unknown = set(body) - {"documents", "overwrite", "skip_invalid"}
@@ -128,6 +132,7 @@ async def insert_documents(
         body["documents"],
         overwrite=_flag(body, "overwrite", True),
         skip_invalid=_flag(body, "skip_invalid", False),
+        blob=blob,
     )
     return ok(out)
 
@@ -137,7 +142,7 @@ async def update_documents(
     name: str, request: Request, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     """Partial update: ``{"documents": [{"_id": ..., "field": value}], "skip_invalid": false}``."""
-    body = await _json_body(request)
+    body, blob = await _documents_body(request)
     if not isinstance(body, dict) or "documents" not in body:
         raise Invalid("documents is required", code="missing_field", field="documents")
     unknown = set(body) - {"documents", "skip_invalid"}
@@ -151,6 +156,7 @@ async def update_documents(
         name,
         body["documents"],
         skip_invalid=_flag(body, "skip_invalid", False),
+        blob=blob,
     )
     return ok(out)
 

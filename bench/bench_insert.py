@@ -13,7 +13,7 @@ import orjson
 from common import Server, row
 from sqlalchemy import create_engine, insert
 
-from taskloom import Client
+from taskloom import Client, wire
 from taskloom.store.tables import datasets, documents, metadata, vectors
 from taskloom.store.types import utcnow
 
@@ -53,6 +53,7 @@ def bench_raw(docs: list[dict], batch: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         eng = create_engine(f"sqlite:///{Path(tmp) / 'raw.db'}")
         with eng.begin() as conn:
+            conn.exec_driver_sql("PRAGMA page_size=8192")  # as taskloom's databases
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         with eng.begin() as conn:
             conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
@@ -105,6 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     docs = make_docs(args.n)
     print(f"bulk insert: {args.n:,} documents x {DIM}-d float32 vector, batches of {args.batch}")
@@ -112,13 +114,25 @@ def main() -> None:
         orjson.dumps([{**d, "emb_vector_": d["emb_vector_"].tolist()} for d in docs[:1000]])
     )
     row("JSON size of 1,000 documents (vectors as lists)", f"{payload / 1e6:.1f} MB")
-    raw = bench_raw(docs, args.batch)
-    row("raw SQLAlchemy executemany (same tables)", f"{args.n / raw:,.0f} docs/s ({raw:.2f} s)")
-    sdk = bench_sdk(docs, args.batch)
-    row("taskloom SDK -> HTTP -> SQLite", f"{args.n / sdk:,.0f} docs/s ({sdk:.2f} s)")
+    frame = len(wire.encode({"documents": docs[:1000]}))
+    row("SDK binary batch of the same 1,000 documents", f"{frame / 1e6:.1f} MB")
+    # disk speed on a shared machine drifts: interleave the two, keep each one's best
+    raws, sdks = [], []
+    for _ in range(args.rounds):
+        raws.append(bench_raw(docs, args.batch))
+        sdks.append(bench_sdk(docs, args.batch))
+    raw, sdk = min(raws), min(sdks)
+    rounds = ", ".join(
+        f"{args.n / r:,.0f}/{args.n / s:,.0f}" for r, s in zip(raws, sdks, strict=True)
+    )
+    row("each round (raw/taskloom docs/s)", rounds)
+    row(
+        "raw SQLAlchemy executemany (same tables), best",
+        f"{args.n / raw:,.0f} docs/s ({raw:.2f} s)",
+    )
+    row("taskloom SDK -> HTTP -> SQLite, best", f"{args.n / sdk:,.0f} docs/s ({sdk:.2f} s)")
     row("taskloom / raw throughput", f"{raw / sdk:.2f}x")
-    target = 20_000
-    row("target >= 20,000 docs/s", "met" if args.n / sdk >= target else "NOT met")
+    row("target >= 20,000 docs/s", "met" if args.n / sdk >= 20_000 else "NOT met")
 
 
 if __name__ == "__main__":

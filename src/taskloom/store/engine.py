@@ -58,6 +58,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=60000")
+            # only takes effect on a new database: 8 KiB pages hold five 384-d vectors
+            # where 4 KiB pages hold two, a fifth less disk for vector-heavy datasets
+            cur.execute("PRAGMA page_size=8192")
             _set_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")

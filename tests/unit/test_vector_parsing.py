@@ -10,18 +10,16 @@ import numpy as np
 import pytest
 
 from taskloom.errors import Invalid
-from taskloom.services.documents import (
+from taskloom.services.batches import (
     MAX_DIM,
     _Bad,
-    _deep_merge,
-    _expand_dotted,
-    _project,
     check_dims,
     merge_fields,
     normalise_id,
     parse_vector,
     prepare,
 )
+from taskloom.services.documents import _deep_merge, _expand_dotted, _project
 
 
 def b64(values, dtype="<f4") -> dict[str, str]:

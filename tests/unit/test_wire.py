@@ -10,7 +10,7 @@ import pytest
 
 from taskloom import wire
 from taskloom.errors import MalformedJSON
-from taskloom.services.documents import prepare
+from taskloom.services.batches import prepare
 
 
 def test_round_trip_moves_numeric_vectors_to_the_float_block() -> None:

@@ -1,10 +1,11 @@
-"""Documents: validation, bulk writes (one transaction per batch), reads, filters, paging.
+"""Documents: bulk writes (one transaction per batch), reads, filters, paging.
 
 A document is a JSON object with a unique ``_id`` in its dataset. Top-level fields whose
-name ends in ``_vector_`` are vectors: they are validated (numbers only, finite, one
+name ends in ``_vector_`` are vectors: validated by ``batches`` (numbers only, finite, one
 dimension per field and dataset), stored as float32 in the ``vectors`` table and kept out
-of the document's JSON. A vector may be sent as a JSON list of numbers or, by the SDK, as
-``{"$f32": "<base64 of little-endian float32>"}``.
+of the document's JSON. Over JSON a vector is a list of numbers or
+``{"$f32": "<base64 of little-endian float32>"}``; the SDK sends binary batches
+(``taskloom.wire``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -24,301 +23,22 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from taskloom.errors import Invalid, NotFound
 from taskloom.services.auth import Scope
+from taskloom.services.batches import (
+    Failure,
+    Prepared,
+    check_dims,
+    merge_fields,
+    prepare,
+    raise_failures,
+    written_fields,
+)
 from taskloom.services.datasets import lookup
 from taskloom.store.engine import Store
-from taskloom.store.filters import VECTOR_SUFFIX, FilterCompiler
+from taskloom.store.filters import FilterCompiler
 from taskloom.store.tables import datasets, documents, vectors
 from taskloom.store.types import utcnow
 
-MAX_ID_LENGTH = 255
-MAX_DIM = 65_536
 _CHUNK = 900  # ids per IN (...) list
-
-
-@dataclass
-class Failure:
-    index: int
-    id: str | None
-    field: str | None
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "_id": self.id,
-            "field": self.field,
-            "code": self.code,
-            "message": self.message,
-        }
-
-
-@dataclass
-class Prepared:
-    """One valid document split into its JSON part and its vectors."""
-
-    index: int
-    id: str
-    data: dict[str, Any]
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-class _Bad(Exception):
-    def __init__(self, field: str | None, code: str, message: str) -> None:
-        self.field, self.code, self.message = field, code, message
-
-
-# -- validation -------------------------------------------------------------------------------
-
-
-def parse_vector(
-    value: Any, name: str, *, check_finite: bool = True, blob: Any = None
-) -> np.ndarray:
-    """A float32 vector from a JSON list, ``{"$f32": base64}`` or, in a binary batch
-    (``blob``, see ``taskloom.wire``), ``{"$f32at": [offset, length]}``; finite unless the
-    caller checks that itself for a whole batch (``check_finite=False``)."""
-    if isinstance(value, dict) and "$f32at" in value:
-        ref = value["$f32at"]
-        if (
-            blob is None
-            or len(value) != 1
-            or not isinstance(ref, list)
-            or len(ref) != 2
-            or not all(type(x) is int and x >= 0 for x in ref)
-        ):
-            raise _Bad(name, "invalid_vector", "$f32at is [offset, length] in a binary batch")
-        start, size = ref
-        if (start + size) * 4 > len(blob):
-            raise _Bad(name, "invalid_vector", "$f32at points past the end of the float block")
-        arr = np.frombuffer(blob, dtype="<f4", count=size, offset=start * 4)
-    elif isinstance(value, dict):
-        b64 = value.get("$f32")
-        if len(value) != 1 or not isinstance(b64, str):
-            raise _Bad(name, "invalid_vector", 'a vector is a list of numbers or {"$f32": base64}')
-        try:
-            raw = binascii.a2b_base64(b64, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise _Bad(name, "invalid_vector", "the $f32 value is not base64") from exc
-        if len(raw) % 4:
-            raise _Bad(name, "invalid_vector", "the $f32 value is not a whole number of float32")
-        arr = np.frombuffer(raw, dtype="<f4")
-    elif isinstance(value, list):
-        kinds = {type(x) for x in value}
-        if not kinds <= {int, float}:
-            raise _Bad(name, "vector_not_numeric", "a vector holds numbers only")
-        try:
-            # beyond float32 becomes inf (rejected below), without a warning per request
-            with np.errstate(over="ignore"):
-                arr = np.asarray(value, dtype=np.float32)
-        except OverflowError as exc:  # an int too large even for float64
-            raise _Bad(name, "vector_not_finite", "a vector holds finite float32 numbers") from exc
-    else:
-        raise _Bad(name, "invalid_vector", "a vector is a list of numbers")
-    if arr.size == 0:
-        raise _Bad(name, "empty_vector", "a vector needs at least one dimension")
-    if arr.size > MAX_DIM:
-        raise _Bad(name, "vector_too_long", f"a vector has at most {MAX_DIM} dimensions")
-    if check_finite and not np.isfinite(arr).all():
-        raise _Bad(name, "vector_not_finite", NOT_FINITE)
-    return arr
-
-
-NOT_FINITE = "a vector holds finite float32 numbers (no NaN or inf)"
-
-
-def _check_key(key: Any, path: str) -> None:
-    if not isinstance(key, str) or not key or "." in key or key.startswith("$"):
-        raise _Bad(
-            path or str(key),
-            "invalid_field_name",
-            "field names are non-empty and contain no '.' and do not start with '$'",
-        )
-
-
-def _walk_types(obj: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
-    """Record each leaf's type under its dotted path; refuse keys that paths cannot name."""
-    for key, value in obj.items():
-        if not key or "." in key or key[0] == "$":
-            _check_key(key, prefix + key)
-        tv = type(value)
-        if tv is str:
-            t = "text"
-        elif tv is float or tv is int:
-            t = "number"
-        elif tv is bool:
-            t = "bool"
-        elif tv is list:
-            t = "array"
-        elif value is None:
-            continue
-        elif tv is dict:
-            if value:
-                _walk_types(value, prefix + key + ".", out)
-            else:
-                out.setdefault(prefix + key, "object")
-            continue
-        else:  # subclasses (orjson never makes them)
-            t = "number" if isinstance(value, int | float) and tv is not bool else "text"
-        path = prefix + key if prefix else key
-        prev = out.get(path)
-        if prev is None:
-            out[path] = t
-        elif prev != t:
-            out[path] = "mixed"
-
-
-def normalise_id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Bad("_id", "invalid_id", "_id is a string")
-    value = str(value)
-    if not value or len(value) > MAX_ID_LENGTH:
-        raise _Bad("_id", "invalid_id", f"_id is 1 to {MAX_ID_LENGTH} characters")
-    return value
-
-
-def prepare(
-    docs: Any, *, require_id: bool = False, blob: Any = None
-) -> tuple[list[Prepared], list[Failure], dict]:
-    """Validate a batch; returns the good documents, the failures and the batch's field types."""
-    if not isinstance(docs, list):
-        raise Invalid("documents must be a list", code="invalid_documents", field="documents")
-    good: list[Prepared] = []
-    failures: list[Failure] = []
-    types: dict[str, str] = {}
-    seen: set[str] = set()
-    arrays: list[np.ndarray] = []
-    for i, doc in enumerate(docs):
-        doc_id: str | None = None
-        try:
-            if not isinstance(doc, dict):
-                raise _Bad(None, "not_an_object", "a document is a JSON object")
-            raw_id = doc.get("_id")
-            if raw_id is None:
-                if require_id:
-                    raise _Bad("_id", "missing_id", "_id is required")
-                doc_id = uuid.uuid4().hex
-            else:
-                doc_id = normalise_id(raw_id)
-            if doc_id in seen:
-                raise _Bad("_id", "duplicate_id", "the same _id appears twice in this batch")
-            data: dict[str, Any] = {}
-            vecs: dict[str, np.ndarray] = {}
-            doc_types: dict[str, str] = {}
-            for key, value in doc.items():
-                if key == "_id":
-                    continue
-                if isinstance(key, str) and key.endswith(VECTOR_SUFFIX):
-                    _check_key(key, key)
-                    if value is None and require_id:  # partial update: remove the vector
-                        vecs[key] = None  # type: ignore[assignment]
-                        continue
-                    vecs[key] = arr = parse_vector(value, key, check_finite=False, blob=blob)
-                    arrays.append(arr)
-                else:
-                    data[key] = value
-            _walk_types(data, "", doc_types)
-        except _Bad as bad:
-            failures.append(Failure(i, doc_id, bad.field, bad.code, bad.message))
-            continue
-        seen.add(doc_id)
-        for k, t in doc_types.items():
-            prev = types.get(k)
-            types[k] = t if prev in (None, t) else "mixed"
-        good.append(Prepared(i, doc_id, data, vecs))
-    # one pass over every vector of the batch; only a batch with a bad one looks closer
-    if arrays and not np.isfinite(np.concatenate(arrays)).all():
-        kept = []
-        for p in good:
-            culprit = next(
-                (k for k, v in p.vectors.items() if v is not None and not np.isfinite(v).all()),
-                None,
-            )
-            if culprit is None:
-                kept.append(p)
-            else:
-                failures.append(Failure(p.index, p.id, culprit, "vector_not_finite", NOT_FINITE))
-        good = kept
-        types = {}
-        for p in good:
-            _walk_types(p.data, "", types)
-        failures.sort(key=lambda f: f.index)
-    return good, failures, types
-
-
-def merge_fields(fields: dict[str, Any], types: dict[str, str], dims: dict[str, int]) -> dict:
-    out = dict(fields)
-    for k, t in types.items():
-        prev = out.get(k)
-        if prev is None:
-            out[k] = {"type": t}
-        elif prev.get("type") != t and prev.get("type") != "vector":
-            out[k] = {"type": "mixed"}
-    for k, d in dims.items():
-        out[k] = {"type": "vector", "dim": d}
-    return out
-
-
-def written_fields(
-    written: list[Prepared], failures: list[Failure], new_dims: dict[str, int]
-) -> tuple[dict[str, str], dict[str, int]]:
-    """Field types and new vector dimensions of the documents that are written: a refused
-    document (``failures``) leaves no field in the dataset's schema."""
-    refused = {f.index for f in failures}
-    types: dict[str, str] = {}
-    vector_fields: set[str] = set()
-    for p in written:
-        if p.index in refused:
-            continue
-        _walk_types(p.data, "", types)
-        vector_fields.update(k for k, v in p.vectors.items() if v is not None)
-    return types, {k: d for k, d in new_dims.items() if k in vector_fields}
-
-
-def check_dims(
-    good: list[Prepared], fields: dict[str, Any], failures: list[Failure]
-) -> tuple[list[Prepared], dict[str, int]]:
-    """Drop documents whose vectors disagree with the field's dimension."""
-    dims = {k: v["dim"] for k, v in fields.items() if v.get("type") == "vector"}
-    new_dims: dict[str, int] = {}
-    kept: list[Prepared] = []
-    for p in good:
-        bad = None
-        for name, vec in p.vectors.items():
-            if vec is None:
-                continue
-            want = dims.get(name) or new_dims.get(name)
-            if want is None:
-                new_dims[name] = vec.size
-            elif vec.size != want:
-                bad = Failure(
-                    p.index,
-                    p.id,
-                    name,
-                    "dimension_mismatch",
-                    f"{name} has {want} dimensions in this dataset, this vector has {vec.size}",
-                )
-                break
-        if bad:
-            failures.append(bad)
-        else:
-            kept.append(p)
-    return kept, new_dims
-
-
-def _raise_failures(failures: list[Failure], total: int) -> None:
-    failures.sort(key=lambda f: f.index)
-    first = failures[0]
-    where = f"documents[{first.index}]" + (f".{first.field}" if first.field else "")
-    raise Invalid(
-        f"{len(failures)} of {total} documents are invalid; nothing was written "
-        f"(first: {where}: {first.message})",
-        code="invalid_documents",
-        field=where,
-        details={"failed": [f.to_dict() for f in failures]},
-    )
-
-
-# -- the service ------------------------------------------------------------------------------
 
 
 class DocumentService:
@@ -355,17 +75,17 @@ class DocumentService:
         self._check_batch(docs)
         good, failures, types = prepare(docs, blob=blob)
         if failures and not skip_invalid:
-            _raise_failures(failures, len(docs))
+            raise_failures(failures, len(docs))
         early = len(failures)  # prepare's types already leave these out
         now = utcnow()
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
             good, new_dims = check_dims(good, ds.fields, failures)
             if failures and not skip_invalid:
-                _raise_failures(failures, len(docs))
+                raise_failures(failures, len(docs))
             written = self._write_documents(conn, ds.id, good, now, overwrite, failures)
             if failures and not skip_invalid:
-                _raise_failures(failures, len(docs))  # rolls the transaction back
+                raise_failures(failures, len(docs))  # rolls the transaction back
             if len(failures) > early:
                 types, new_dims = written_fields(good, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
@@ -485,7 +205,7 @@ class DocumentService:
             docs = [_expand_dotted(d) if isinstance(d, dict) else d for d in docs]
         good, failures, types = prepare(docs, require_id=True, blob=blob)
         if failures and not skip_invalid:
-            _raise_failures(failures, len(docs))
+            raise_failures(failures, len(docs))
         now = utcnow()
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
@@ -507,7 +227,7 @@ class DocumentService:
                         Failure(p.index, p.id, "_id", "not_found", "no document with this _id")
                     )
             if failures and not skip_invalid:
-                _raise_failures(failures, len(docs))
+                raise_failures(failures, len(docs))
             if found:
                 conn.execute(
                     update(documents)

@@ -650,8 +650,8 @@ def test_concurrent_workers_claim_each_job_once(services, scope):
 class DeafWorker(Worker):
     """A worker whose heartbeat has stopped (a paused or partitioned process)."""
 
-    def _heartbeat(self, ctx, stop):
-        stop.wait()
+    def _beat(self, ctx):
+        pass
 
 
 def test_a_worker_that_lost_its_lease_stops_without_writing(services, scope, settings):

@@ -40,6 +40,9 @@ class Worker:
         self.reaper_interval = reaper_interval
         self._next_reap = 0.0
         self._stop = threading.Event()
+        self._beat_lock = threading.Lock()
+        self._beat_thread: threading.Thread | None = None
+        self._current: JobContext | None = None
 
     def run_forever(self, stop: threading.Event) -> None:
         self._stop = stop
@@ -67,11 +70,13 @@ class Worker:
 
     def execute(self, job: dict[str, Any]) -> None:
         ctx = JobContext(self.engine, job, self.id, self.services, shutdown=self._stop)
-        beat_stop = threading.Event()
-        beat = threading.Thread(
-            target=self._heartbeat, args=(ctx, beat_stop), daemon=True, name=f"hb-{job['id'][:8]}"
-        )
-        beat.start()
+        with self._beat_lock:
+            self._current = ctx
+            if self._beat_thread is None or not self._beat_thread.is_alive():
+                self._beat_thread = threading.Thread(
+                    target=self._heartbeat, daemon=True, name=f"taskloom-heartbeat-{self.id}"
+                )
+                self._beat_thread.start()
         try:
             kind = self.engine.registry.get(job["kind"])
             params = kind.validate(job["params"])
@@ -108,22 +113,37 @@ class Worker:
                 max_attempts=job["max_attempts"],
             )
         finally:
-            beat_stop.set()
-            beat.join()
+            with self._beat_lock:
+                self._current = None
 
-    def _heartbeat(self, ctx: JobContext, stop: threading.Event) -> None:
+    def _heartbeat(self) -> None:
+        """One thread per worker (not per job): renews the lease of the job running now
+        every lease/3 and passes cancel requests and lost leases to it; leaves after a
+        while without a job and is started again with the next one."""
         interval = max(0.05, self.engine.lease_seconds / 3)
-        while not stop.wait(interval):
-            try:
-                ours, cancel = self.engine.heartbeat(ctx.job_id, self.id)
-            except Exception:
-                log.exception("heartbeat for %s failed", ctx.job_id)
-                continue
-            if not ours:
-                ctx._flag_lost()
-                return
-            if cancel:
-                ctx._flag_cancel()
+        idle = 0
+        while not self._stop.wait(interval):
+            with self._beat_lock:
+                ctx = self._current
+                if ctx is None:
+                    idle += 1
+                    if idle >= 10:
+                        self._beat_thread = None
+                        return
+                    continue
+            idle = 0
+            self._beat(ctx)
+
+    def _beat(self, ctx: JobContext) -> None:
+        try:
+            ours, cancel = self.engine.heartbeat(ctx.job_id, self.id)
+        except Exception:
+            log.exception("heartbeat for %s failed", ctx.job_id)
+            return
+        if not ours:
+            ctx._flag_lost()
+        elif cancel:
+            ctx._flag_cancel()
 
 
 class WorkerPool:

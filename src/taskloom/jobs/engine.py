@@ -145,10 +145,10 @@ class JobEngine:
             },
         )
 
-    def _after_commit(self, jobs_ready: bool = False) -> None:
+    def _after_commit(self, jobs_ready: bool | int = False) -> None:
         self.notifier.events_written()
         if jobs_ready:
-            self.notifier.jobs_available()
+            self.notifier.jobs_available(int(jobs_ready))
 
     # -- API side --------------------------------------------------------------------------
 
@@ -389,7 +389,13 @@ class JobEngine:
         if kinds is not None:
             pick = pick.where(jobs.c.kind.in_(kinds))
         pick = pick.order_by(jobs.c.run_after, jobs.c.created_at).limit(1)
-        if self.store.dialect == "postgresql":
+        if self.store.is_sqlite:
+            # Look before taking SQLite's one write lock: idle workers polling for jobs
+            # must not queue behind (and delay) the requests that write.
+            with self.store.read() as conn:
+                if conn.execute(pick).first() is None:
+                    return None
+        else:
             pick = pick.with_for_update(skip_locked=True)
         with self.store.write() as conn:
             row = conn.execute(
@@ -668,7 +674,7 @@ class JobEngine:
                     )
                 n += int(ok)
         if n:
-            self._after_commit(jobs_ready=True)
+            self._after_commit(jobs_ready=n)
         return n
 
 

@@ -16,7 +16,13 @@ class Notifier:
         self._events_seq = 0
         self._lock = threading.Lock()
 
-    def jobs_available(self) -> None:
+    def jobs_available(self, n: int = 1) -> None:
+        """Wake ``n`` idle workers (one per new job; the others keep sleeping)."""
+        with self._jobs:
+            self._jobs_seq += 1
+            self._jobs.notify(n)
+
+    def wake_all(self) -> None:
         with self._jobs:
             self._jobs_seq += 1
             self._jobs.notify_all()

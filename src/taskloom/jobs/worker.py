@@ -169,7 +169,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.engine.notifier.jobs_available()  # wake idle workers
+        self.engine.notifier.wake_all()
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()

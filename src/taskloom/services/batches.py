@@ -77,6 +77,11 @@ def parse_vector(
         if (start + size) * 4 > len(blob):
             raise _Bad(name, "invalid_vector", "$f32at points past the end of the float block")
         arr = np.frombuffer(blob, dtype="<f4", count=size, offset=start * 4)
+    elif isinstance(value, np.ndarray):  # in-process callers (job kinds)
+        if value.ndim != 1 or value.dtype.kind not in "fiu":
+            raise _Bad(name, "invalid_vector", "a vector is one-dimensional and numeric")
+        with np.errstate(over="ignore"):
+            arr = value.astype("<f4", copy=False)
     elif isinstance(value, dict):
         b64 = value.get("$f32")
         if len(value) != 1 or not isinstance(b64, str):

@@ -150,3 +150,60 @@ job_events = Table(
     Column("data", Json, nullable=True),
     Index("ix_job_events_job_id", "job_id", "id"),
 )
+
+
+# -- vector jobs (encoders, clustering) ---------------------------------------------------------
+
+encoders = Table(
+    "encoders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dataset_id", BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    # the vector field the encoder writes, e.g. "title_default_vector_"
+    Column("output_field", String(255), nullable=False),
+    # encode_numeric | encode_categories | encode_text | encode_text_clip | encode_image_clip
+    Column("kind", String(100), nullable=False),
+    # what it was asked for (input fields, model, alias, scaling...)
+    Column("config", Json, nullable=False),
+    # what it learnt (column order, categories, scaling statistics); JSON, never pickle
+    Column("state", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("dataset_id", "output_field", name="uq_encoders_dataset_output"),
+)
+
+clusterings = Table(
+    "clusterings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dataset_id", BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("vector_field", String(255), nullable=False),
+    Column("alias", String(255), nullable=False),
+    # n_clusters, n_iter, n_init, random_state... or {"source": "inserted"}
+    Column("params", Json, nullable=False),
+    # inertia, sizes, job id; and the user's own metadata under "user"
+    Column("info", Json, nullable=False),
+    Column("user_metadata", Json, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "dataset_id", "vector_field", "alias", name="uq_clusterings_dataset_field_alias"
+    ),
+)
+
+centroids = Table(
+    "centroids",
+    metadata,
+    Column(
+        "clustering_id",
+        BigId,
+        ForeignKey("clusterings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # "cluster-0", "cluster-1", ... (or the ids a user inserted)
+    Column("cluster_id", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # little-endian float32
+    Column("size", Integer, nullable=True),
+)

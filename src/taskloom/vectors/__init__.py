@@ -1,0 +1,1 @@
+"""Vector storage and search: loading a field's vectors, metrics, faiss indexes."""

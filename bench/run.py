@@ -8,6 +8,12 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ["bench_insert.py", "bench_jobs.py"]:
+for script in [
+    "bench_insert.py",
+    "bench_jobs.py",
+    "bench_search.py",
+    "bench_encode.py",
+    "bench_cluster.py",
+]:
     print(f"\n== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True, cwd=HERE)

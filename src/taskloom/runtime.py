@@ -19,8 +19,11 @@ from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry, default_registry
 from taskloom.jobs.worker import WorkerPool
 from taskloom.services.auth import AuthService
+from taskloom.services.centroids import CentroidService
 from taskloom.services.datasets import DatasetService
 from taskloom.services.documents import DocumentService
+from taskloom.services.encoders import EncoderService
+from taskloom.services.search import SearchService
 from taskloom.store import migrate
 from taskloom.store.engine import Store
 
@@ -62,9 +65,13 @@ class Services:
     """What routes, dialects and job kinds call."""
 
     def __init__(self, store: Store, settings: Settings, engine: JobEngine) -> None:
+        self.settings = settings
         self.auth = AuthService(store)
         self.datasets = DatasetService(store)
+        self.encoders = EncoderService(store, settings)
         self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
+        self.centroids = CentroidService(store, self.documents)
+        self.search = SearchService(store, self.documents, settings, services=self)
         self.jobs = engine
 
 

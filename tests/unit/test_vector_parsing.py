@@ -18,6 +18,7 @@ from taskloom.services.batches import (
     normalise_id,
     parse_vector,
     prepare,
+    public_fields,
 )
 from taskloom.services.documents import _deep_merge, _expand_dotted, _project
 
@@ -166,13 +167,24 @@ def test_check_dims():
 def test_merge_fields():
     fields = {"a": {"type": "text"}, "v_vector_": {"type": "vector", "dim": 2}}
     merged = merge_fields(fields, {"a": "number", "b": "bool"}, {"w_vector_": 3})
+    # new fields get the next first-seen rank (``seq``); known ones keep theirs
     assert merged == {
         "a": {"type": "mixed"},
-        "b": {"type": "bool"},
+        "b": {"type": "bool", "seq": 0},
         "v_vector_": {"type": "vector", "dim": 2},
-        "w_vector_": {"type": "vector", "dim": 3},
+        "w_vector_": {"type": "vector", "dim": 3, "seq": 1},
     }
     assert fields == {"a": {"type": "text"}, "v_vector_": {"type": "vector", "dim": 2}}
+    again = merge_fields(merged, {"c": "text", "b": "bool"}, {})
+    assert again["c"] == {"type": "text", "seq": 2} and again["b"]["seq"] == 0
+
+
+def test_public_fields_are_in_first_seen_order_without_seq():
+    fields = {"z": {"type": "text", "seq": 2}, "y": {"type": "number", "seq": 0}}
+    fields["x_vector_"] = {"type": "vector", "dim": 3, "seq": 1}
+    out = public_fields(fields)
+    assert list(out) == ["y", "x_vector_", "z"]
+    assert out["x_vector_"] == {"type": "vector", "dim": 3}
 
 
 def test_dotted_keys_and_merging():

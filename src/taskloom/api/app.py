@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 import taskloom
 from taskloom.api import errors
+from taskloom.api.dialects import relevance
 from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
-from taskloom.api.routes import account, datasets, jobs
+from taskloom.api.routes import account, centroids, datasets, jobs, search
 from taskloom.config import Settings
 from taskloom.runtime import Platform
 
@@ -43,6 +44,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     errors.install(app)
     app.include_router(account.router)
     app.include_router(datasets.router)
+    app.include_router(centroids.router)
     app.include_router(jobs.router)
+    app.include_router(search.router)
+    app.include_router(relevance.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     return app

@@ -104,8 +104,11 @@ class Registry:
 
 
 def default_registry() -> Registry:
-    from taskloom.jobs.kinds import builtin
+    from taskloom.jobs.kinds import builtin, cluster
+    from taskloom.jobs.kinds import encode as encode_kinds
 
     reg = Registry()
     builtin.register(reg)
+    cluster.register(reg)
+    encode_kinds.register(reg)
     return reg

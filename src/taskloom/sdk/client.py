@@ -216,6 +216,11 @@ class Dataset:
     def schema(self) -> dict[str, Any]:
         return self.client.request("GET", f"{self._base}/schema")
 
+    def centroids(self, vector_field: str, alias: str = "default") -> Centroids:
+        """The clustering of ``vector_field`` named ``alias`` (made by a ``cluster`` job or
+        by ``Centroids.insert``); no request is made."""
+        return Centroids(self, vector_field, alias)
+
     def insert(
         self,
         documents: Iterable[dict[str, Any]],
@@ -374,6 +379,52 @@ class Dataset:
             yield from docs
             if cursor is None:
                 return
+
+    def search(
+        self,
+        vector: Any = None,
+        *,
+        field: str | None = None,
+        text: str | None = None,
+        queries: list[dict[str, Any]] | None = None,
+        metric: str = "cosine",
+        top_k: int = 10,
+        page: int = 1,
+        filter: dict[str, Any] | None = None,
+        select: list[str] | None = None,
+        include_vector: bool = False,
+        min_score: float | None = None,
+        index: str = "auto",
+        ef_search: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The documents nearest to ``vector`` (a list or numpy array) or ``text`` in the
+        vector ``field``, best first: ``[{"_id", "_score", ...fields}]``.
+
+        ``queries=[{"vector": ..., "field": ..., "weight": 0.7}, ...]`` sums weighted
+        scores per document. Scores are "higher is better" under every ``metric``
+        (``cosine``, ``dp``, and minus the distance for ``l2`` and ``l1``). ``page`` (from 1)
+        pages through ``top_k`` at a time; a page past the last is empty.
+        """
+        body: dict[str, Any] = {
+            "metric": metric,
+            "top_k": top_k,
+            "page": page,
+            "filter": filter,
+            "select": select,
+            "include_vector": include_vector,
+            "min_score": min_score,
+            "index": index,
+            "ef_search": ef_search,
+        }
+        if queries is not None:
+            body["queries"] = [
+                {**q, "vector": _query_vector(q["vector"])} if "vector" in q else q for q in queries
+            ]
+        else:
+            body["vector_field"] = field
+            body["vector"] = _query_vector(vector)
+            body["text"] = text
+        return self.client.request("POST", f"{self._base}/search", json=body)["data"]
 
 
 class Job:
@@ -615,3 +666,170 @@ class _Bar:
         if self._p is not None:
             self._p.stop()
             self._p = None
+
+
+def _query_vector(vector: Any) -> Any:
+    """numpy arrays travel as exact float32 (``{"$f32": base64}``); anything else as is."""
+    import numpy as np
+
+    if isinstance(vector, np.ndarray):
+        import base64
+
+        raw = np.ascontiguousarray(vector, dtype="<f4").reshape(-1).tobytes()
+        return {"$f32": base64.b64encode(raw).decode()}
+    return vector
+
+
+class Centroids:
+    """A clustering of a dataset's vector field: its centroids, its clusters' documents.
+
+        ds.client.jobs.submit("cluster", dataset=ds.name,
+                              params={"vector_field": "emb_vector_", "n_clusters": 8}).wait()
+        cents = ds.centroids("emb_vector_")
+        cents.closest(k=3)          # the 3 documents nearest each centroid
+
+    Scores (``_score``) are "higher is closer" under every metric (minus the distance for
+    ``l2`` and ``l1``), as in ``Dataset.search``.
+    """
+
+    def __init__(self, dataset: Dataset, vector_field: str, alias: str = "default") -> None:
+        self.dataset = dataset
+        self.client = dataset.client
+        self.vector_field = vector_field
+        self.alias = alias
+        self._base = f"{dataset._base}/centroids"
+        self._ref = {"vector_field": vector_field, "alias": alias}
+
+    def __repr__(self) -> str:
+        return f"Centroids({self.dataset.name!r}, {self.vector_field!r}, alias={self.alias!r})"
+
+    def _post(self, path: str, **body: Any) -> Any:
+        return self.client.request("POST", f"{self._base}/{path}", json={**self._ref, **body})
+
+    def _get(self, path: str = "", **params: Any) -> Any:
+        url = f"{self._base}/{path}" if path else self._base
+        return self.client.request("GET", url, params={**self._ref, **params})
+
+    def list(
+        self, *, page_size: int = 5, cursor: str | None = None, include_vector: bool = False
+    ) -> dict[str, Any]:
+        """One page of centroids in order: ``{"data": [{"_id", "size", ...}], "count",
+        "cursor"}``; pass ``cursor`` back for the next page."""
+        params: dict[str, Any] = {"page_size": page_size, "include_vector": include_vector}
+        if cursor:
+            params["cursor"] = cursor
+        return self._get(**params)
+
+    def iter(self, *, include_vector: bool = False, page_size: int = 100) -> Iterator[dict]:
+        """Every centroid, one page in memory at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.list(page_size=page_size, cursor=cursor, include_vector=include_vector)
+            yield from page["data"]
+            cursor = page["cursor"]
+            if cursor is None:
+                return
+
+    def get(
+        self, cluster_ids: builtins.list[str], *, include_vector: bool = True
+    ) -> builtins.list[dict[str, Any]]:
+        """The centroids ``cluster_ids`` in that order (``NotFound`` for an unknown one)."""
+        return self._post("get", cluster_ids=cluster_ids, include_vector=include_vector)["data"]
+
+    def insert(self, cluster_centers: Any) -> dict[str, Any]:
+        """Make one's own centers this clustering (replacing it): ``{cluster_id: vector}``,
+        ``[{"_id": "cluster-0", "<vector_field>": [...]}, ...]`` or a list of vectors.
+        A ``cluster`` job with ``refresh=False`` then labels the unlabelled documents."""
+        if isinstance(cluster_centers, dict):
+            centers: Any = {str(k): _query_vector(v) for k, v in cluster_centers.items()}
+        elif isinstance(cluster_centers, builtins.list):
+            centers = [
+                {k: _query_vector(v) for k, v in c.items()}
+                if isinstance(c, dict)
+                else _query_vector(c)
+                for c in cluster_centers
+            ]
+        else:  # a 2-d numpy array
+            centers = [_query_vector(row) for row in cluster_centers]
+        return self._post("insert", cluster_centers=centers)
+
+    def documents(
+        self,
+        cluster_ids: builtins.list[str],
+        *,
+        metric: str = "cosine",
+        page: int = 1,
+        page_size: int = 20,
+        cursor: str | None = None,
+        include_vector: bool = False,
+        select: builtins.list[str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of each cluster's documents, closest to the centroid first:
+        ``{"data": [{"cluster_id", "count", "documents"}], "metric", "cursor"}``."""
+        return self._post(
+            "documents",
+            cluster_ids=cluster_ids,
+            metric=metric,
+            page=page,
+            page_size=page_size,
+            cursor=cursor,
+            include_vector=include_vector,
+            select=select,
+        )
+
+    def closest(
+        self,
+        cluster_ids: builtins.list[str] | None = None,
+        *,
+        k: int = 5,
+        metric: str = "cosine",
+        include_vector: bool = False,
+        select: builtins.list[str] | None = None,
+    ) -> dict[str, builtins.list[dict[str, Any]]]:
+        """``{cluster_id: [the k documents closest to its centroid]}`` (every cluster when
+        ``cluster_ids`` is None)."""
+        res = self._post(
+            "closest",
+            cluster_ids=cluster_ids,
+            k=k,
+            metric=metric,
+            include_vector=include_vector,
+            select=select,
+        )
+        return {g["cluster_id"]: g["documents"] for g in res["data"]}
+
+    def furthest(
+        self,
+        cluster_ids: builtins.list[str] | None = None,
+        *,
+        k: int = 5,
+        metric: str = "cosine",
+        include_vector: bool = False,
+        select: builtins.list[str] | None = None,
+    ) -> dict[str, builtins.list[dict[str, Any]]]:
+        """``{cluster_id: [the k documents furthest from its centroid]}``."""
+        res = self._post(
+            "furthest",
+            cluster_ids=cluster_ids,
+            k=k,
+            metric=metric,
+            include_vector=include_vector,
+            select=select,
+        )
+        return {g["cluster_id"]: g["documents"] for g in res["data"]}
+
+    def sizes(self) -> dict[str, int]:
+        """Documents per cluster now."""
+        return self._get("sizes")["data"]
+
+    def info(self) -> dict[str, Any]:
+        """The clustering: ``params``, ``info`` (inertia, sizes...), ``metadata``."""
+        return self._get("info")
+
+    def metadata(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The clustering's metadata; given ``metadata``, replace it (and return it)."""
+        return self._post("metadata", metadata=metadata)["metadata"]
+
+    def delete(self) -> None:
+        """Forget the clustering (documents keep their labels)."""
+        self.client.request("DELETE", self._base, params=self._ref)

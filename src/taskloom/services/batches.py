@@ -237,16 +237,31 @@ def prepare(
 
 
 def merge_fields(fields: dict[str, Any], types: dict[str, str], dims: dict[str, int]) -> dict:
+    """The dataset's field list after a batch. Each field keeps the ``seq`` of its first
+    appearance: the order in which documents first showed it, which PostgreSQL's jsonb does
+    not keep in the documents themselves (``schema`` lists fields in that order)."""
     out = dict(fields)
+    nxt = 1 + max((v.get("seq", -1) for v in out.values()), default=-1)
     for k, t in types.items():
         prev = out.get(k)
         if prev is None:
-            out[k] = {"type": t}
+            out[k] = {"type": t, "seq": nxt}
+            nxt += 1
         elif prev.get("type") != t and prev.get("type") != "vector":
-            out[k] = {"type": "mixed"}
+            out[k] = {**prev, "type": "mixed"}
     for k, d in dims.items():
-        out[k] = {"type": "vector", "dim": d}
+        prev = out.get(k)
+        seq = prev.get("seq") if prev else None
+        if seq is None:
+            seq, nxt = nxt, nxt + 1
+        out[k] = {"type": "vector", "dim": d, "seq": seq}
     return out
+
+
+def public_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The field list as users see it: first-seen order, without the internal ``seq``."""
+    ordered = sorted(fields.items(), key=lambda kv: kv[1].get("seq", 1 << 30))
+    return {k: {a: b for a, b in v.items() if a != "seq"} for k, v in ordered}
 
 
 def written_fields(

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from taskloom.errors import Conflict, Invalid, NotFound
 from taskloom.services.auth import Scope
+from taskloom.services.batches import public_fields
 from taskloom.store.engine import Store
 from taskloom.store.tables import datasets, documents
 from taskloom.store.types import utcnow
@@ -32,7 +33,7 @@ def public(row: Any, count: int | None = None) -> dict[str, Any]:
         "id": row.name,
         "name": row.name,
         "app_id": row.app_id,
-        "fields": row.fields,
+        "fields": public_fields(row.fields),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -106,4 +107,11 @@ class DatasetService:
 
     def schema(self, scope: Scope, name: str) -> dict[str, Any]:
         with self.store.read() as conn:
-            return dict(lookup(conn, scope, name).fields)
+            return public_fields(lookup(conn, scope, name).fields)
+
+    def field_order(self, scope: Scope, name: str) -> dict[str, int]:
+        """Each field path's rank in first-seen order (documents' own key order is not
+        kept by PostgreSQL's jsonb)."""
+        with self.store.read() as conn:
+            fields = lookup(conn, scope, name).fields
+        return {k: v["seq"] for k, v in fields.items() if "seq" in v}

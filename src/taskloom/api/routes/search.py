@@ -1,0 +1,78 @@
+"""Vector search in a dataset: ``POST /v1/datasets/{name}/search``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskloom.api.deps import ScopeDep, ServicesDep
+from taskloom.api.responses import FastJSONResponse, ok
+
+router = APIRouter(prefix="/v1/datasets", tags=["search"])
+
+
+class VectorQuery(BaseModel):
+    """One of several weighted queries; their scores are summed per document."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str
+    vector: Any = None  # a list of numbers or {"$f32": base64}; checked by the service
+    text: str | None = None
+    weight: float = 1.0
+
+
+class SearchRequest(BaseModel):
+    """A query ``vector`` (or ``text``) in ``vector_field``, or several weighted ``queries``.
+
+    Scores are "higher is better": cosine similarity, dot product (``dp``), or minus the
+    ``l2`` / ``l1`` distance. Exact unless ``index`` is ``hnsw`` (or ``auto`` on a field past
+    the server's HNSW threshold).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    vector: Any = None  # a list of numbers or {"$f32": base64}; checked by the service
+    text: str | None = None
+    vector_field: str | None = None
+    queries: list[VectorQuery] | None = None
+    metric: str = "cosine"  # cosine | dp | l2 | l1, checked by the service (unknown_metric)
+    top_k: int = Field(default=10, description="Results per page (at most the field's vectors).")
+    page: int = Field(default=1, description="Page number, from 1.")
+    filter: Any = None  # checked by the filter compiler (code invalid_filter)
+    select: list[str] | None = None
+    include_vector: bool = False
+    min_score: float | None = None
+    index: str = "auto"  # auto | flat | hnsw
+    ef_search: int | None = None
+
+
+@router.post("/{name}/search")
+def search(
+    name: str, body: SearchRequest, scope: ScopeDep, services: ServicesDep
+) -> FastJSONResponse:
+    """``{"data": [{"_id", "_score", ...fields}], "count", "candidates", "next_page",
+    "metric", "index", "exact"}``, best first."""
+    queries = (
+        [q.model_dump(exclude_none=True) for q in body.queries]
+        if body.queries is not None
+        else None
+    )
+    out = services.search.search(
+        scope,
+        name,
+        vector=body.vector,
+        text=body.text,
+        vector_field=body.vector_field,
+        queries=queries,
+        metric=body.metric,
+        top_k=body.top_k,
+        page=body.page,
+        filter=body.filter,
+        select=body.select,
+        include_vector=body.include_vector,
+        min_score=body.min_score,
+        index=body.index,
+        ef_search=body.ef_search,
+    )
+    return ok(out)

@@ -31,11 +31,12 @@ def load_field(
 ) -> FieldVectors:
     """Every vector of ``field`` in the dataset (or of the documents ``pks``), in primary
     key order; documents without the field are left out."""
+    # no ORDER BY: sorting a large field's blobs in SQL costs more than reading them;
+    # the rows are put in primary-key order in numpy below
     q = (
         select(vectors.c.document_id, documents.c.doc_id, vectors.c.data)
         .join(documents, documents.c.id == vectors.c.document_id)
         .where(vectors.c.dataset_id == dataset_id, vectors.c.field == field)
-        .order_by(vectors.c.document_id)
     )
     rows: list[Any] = []
     if pks is None:
@@ -43,11 +44,13 @@ def load_field(
     else:
         for i in range(0, len(pks), _CHUNK):
             rows.extend(conn.execute(q.where(vectors.c.document_id.in_(pks[i : i + _CHUNK]))))
-        rows.sort(key=lambda r: r[0])
     if not rows:
         return FieldVectors(np.empty(0, np.int64), [], np.empty((0, 0), np.float32))
-    blob = b"".join(r[2] for r in rows)
-    matrix = np.frombuffer(blob, dtype="<f4").reshape(len(rows), -1)
-    return FieldVectors(
-        np.fromiter((r[0] for r in rows), np.int64, len(rows)), [r[1] for r in rows], matrix
-    )
+    keys = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    order = np.argsort(keys, kind="stable")
+    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+    if not np.array_equal(order, np.arange(len(rows))):
+        matrix = matrix[order]
+        keys = keys[order]
+        rows = [rows[i] for i in order]
+    return FieldVectors(keys, [r[1] for r in rows], matrix)

@@ -8,6 +8,7 @@ SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -63,6 +64,12 @@ def ref_cond(v: Any, op: str, x: Any) -> bool:
         return not any(ref_eq(v, y) for y in x)
     if op == "$exists":
         return (v is not MISSING) == x
+    if op == "$contains":
+        if isinstance(v, str) and isinstance(x, str):
+            return x in v
+        return isinstance(v, list) and any(ref_eq(e, x) for e in v)
+    if op == "$regex":
+        return isinstance(v, str) and re.search(x, v) is not None
     return ref_order(v, op, x)
 
 
@@ -72,6 +79,8 @@ def ref_match(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
             ok = all(ref_match(doc, f) for f in cond)
         elif key == "$or":
             ok = any(ref_match(doc, f) for f in cond)
+        elif key == "$not":
+            ok = not ref_match(doc, cond)
         else:
             ops = cond if isinstance(cond, dict) else {"$eq": cond}
             if key.endswith("_vector_") and "." not in key:
@@ -221,6 +230,35 @@ FILTERS: list[dict[str, Any]] = [
     {"$or": [{"$and": [{"price": {"$gt": 1}}, {"price": {"$lt": 6}}]}, {"_id": "s"}]},
     {"price": {"$gte": 0}, "name": {"$lt": "c"}, "$or": [{"ok": True}, {"meta.rank": 10}]},
     {"$and": [{"v_vector_": {"$exists": True}}, {"price": {"$lt": 0}}]},
+    # $contains: substrings of strings, elements of arrays
+    {"name": {"$contains": "pple"}},
+    {"name": {"$contains": ""}},
+    {"name": {"$contains": "É"}},
+    {"name": {"$contains": "A"}},
+    {"tags": {"$contains": "x"}},
+    {"tags": {"$contains": "z"}},
+    {"tags": {"$contains": None}},
+    {"price": {"$contains": 5}},
+    {"price": {"$contains": 5.0}},
+    {"price": {"$contains": "9"}},
+    {"meta.source": {"$contains": "web"}},
+    {"ok": {"$contains": True}},
+    {"_id": {"$contains": "B"}},
+    # $regex: a search in strings only
+    {"name": {"$regex": "^a"}},
+    {"name": {"$regex": "an+a$"}},
+    {"name": {"$regex": "[A-Z]"}},
+    {"name": {"$regex": "\\d"}},
+    {"name": {"$regex": "(?:pp|rr)"}},
+    {"name": {"$regex": "^.{4}$"}},
+    {"meta.source": {"$regex": "^w"}},
+    {"price": {"$regex": "9"}},
+    {"_id": {"$regex": "^[a-c]$"}},
+    # $not
+    {"$not": {"price": {"$gt": 5}}},
+    {"$not": {"$or": [{"name": {"$regex": "^a"}}, {"tags": {"$contains": "x"}}]}},
+    {"price": {"$gte": 0}, "$not": {"ok": True}},
+    {"$not": {"$not": {"meta.source": "web"}}},
     {},
 ]
 
@@ -329,7 +367,19 @@ def test_filters_through_the_api(http, ds):
 BAD_FILTERS = [
     ({"price": {"$foo": 1}}, "filter.price.$foo"),
     ({"$foo": [{"a": 1}]}, "filter.$foo"),
-    ({"$not": {"a": 1}}, "filter.$not"),
+    ({"$not": [{"a": 1}]}, "filter.$not"),
+    ({"$not": {"a": {"$foo": 1}}}, "filter.$not.a.$foo"),
+    ({"name": {"$contains": ["a"]}}, "filter.name.$contains"),
+    ({"name": {"$contains": {"a": 1}}}, "filter.name.$contains"),
+    ({"_id": {"$contains": 5}}, "filter._id.$contains"),
+    ({"name": {"$regex": "("}}, "filter.name.$regex"),
+    ({"name": {"$regex": ""}}, "filter.name.$regex"),
+    ({"name": {"$regex": 5}}, "filter.name.$regex"),
+    ({"name": {"$regex": "(?P<x>a)"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "\\bword"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "a" * 300}}, "filter.name.$regex"),
+    ({"_id": {"$regex": "(?i)a"}}, "filter._id.$regex"),
+    ({"v_vector_": {"$contains": 1.0}}, "filter.v_vector_.$contains"),
     ({"price": {"$in": 5}}, "filter.price.$in"),
     ({"price": {"$nin": "abc"}}, "filter.price.$nin"),
     ({"price": {"$in": [[1]]}}, "filter.price.$in"),

@@ -356,6 +356,25 @@ def _cond(field: str, ftype: str, cond: str, value: Any, **kw: Any) -> dict[str,
         ),
         ([], ["a", "b", "c", "d"]),
         ({"price": {"$gt": 100}}, ["b", "d"]),  # taskloom's own language passes through
+        # text and array conditions
+        ([_cond("brand", "contains", "==", "sam")], ["a", "d"]),
+        ([_cond("brand", "contains", "!=", "on")], ["a", "c", "d"]),
+        ([_cond("tags", "categories", "==", ["tv", "radio"])], ["a"]),
+        ([_cond("tags", "categories", "!=", "tv")], ["b", "c", "d"]),
+        ([_cond("brand", "regexp", "==", "^s.n")], ["b"]),
+        ([_cond("brand", "regexp", "!=", "g$")], ["b"]),
+        ([_cond("brand", "wildcard", "==", "s*g")], ["a", "d"]),
+        ([_cond("brand", "wildcard", "==", "?g")], ["c"]),
+        ([_cond("sold", "wildcard", "==", "2021-0?-*")], ["a", "c"]),
+        # must_not conditions must all fail (documents without the field pass)
+        ([_cond("brand", "category", "==", "samsung", strict="must_not")], ["b", "c"]),
+        (
+            [
+                _cond("price", "numeric", ">", 100, strict="must_not"),
+                _cond("purchased", "exists", "==", "", strict="must_not"),
+            ],
+            ["a"],
+        ),
     ],
 )
 def test_get_where_translates_relevance_filters(rel, filters, expected):
@@ -370,9 +389,12 @@ def test_get_where_translates_relevance_filters(rel, filters, expected):
 @pytest.mark.parametrize(
     ("filters", "status", "code"),
     [
-        ([_cond("tags", "categories", "==", ["tv"])], 422, "unsupported_filter"),
-        ([_cond("brand", "contains", "==", "sam")], 422, "unsupported_filter"),
-        ([_cond("brand", "category", "==", "x", strict="must_not")], 422, "unsupported_filter"),
+        ([_cond("brand", "text", "==", "sam")], 422, "unsupported_filter"),
+        ([_cond("brand", "contains", ">", "sam")], 422, "invalid_filter"),
+        ([_cond("brand", "contains", "==", 5)], 422, "invalid_filter"),
+        ([_cond("brand", "regexp", "==", "(")], 422, "invalid_filter"),
+        ([_cond("tags", "categories", "==", [])], 422, "invalid_filter"),
+        ([_cond("brand", "category", "==", "x", strict="never")], 422, "invalid_filter"),
         ([_cond("brand", "category", "~", "x")], 422, "invalid_filter"),
         ([_cond("brand", "category", ">", "x")], 422, "invalid_filter"),
         ([_cond("price", "numeric", ">", "cheap")], 422, "invalid_filter"),

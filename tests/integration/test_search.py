@@ -389,6 +389,10 @@ def clustered(services, scope) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("metric", ["cosine", "l2"])
 def test_hnsw_recall(services, scope, clustered, metric):
     x, queries = clustered
+    built = services.search.build_index(
+        scope, "blobs", vector_field="v_vector_", metric=metric, wait=True
+    )
+    assert built["status"] == "ready" and built["size"] == 3000
     hits = 0
     for q in queries:
         kw = {"vector": q, "vector_field": "v_vector_", "metric": metric, "top_k": 10}
@@ -406,7 +410,8 @@ def test_hnsw_follows_writes_and_filters(services, scope, clustered):
     x, queries = clustered
     q = queries[0]
     kw = {"vector": q, "vector_field": "v_vector_", "metric": "l2", "index": "hnsw"}
-    services.search.search(scope, "blobs", top_k=5, **kw)
+    services.search.build_index(scope, "blobs", vector_field="v_vector_", metric="l2", wait=True)
+    assert services.search.search(scope, "blobs", top_k=5, **kw)["index"] == "hnsw"
     services.documents.insert(scope, "blobs", [{"_id": "fresh", "g": 0, "v_vector_": q}])
     assert services.search.search(scope, "blobs", top_k=1, **kw)["data"][0]["_id"] == "fresh"
     services.documents.delete(scope, "blobs", ["fresh"])
@@ -428,8 +433,54 @@ def test_auto_picks_hnsw_for_large_fields(services, scope, clustered):
     assert services.search.search(scope, "blobs", **kw)["index"] == "flat"
     services.search.cache.hnsw_threshold = 1000
     services.search.cache.clear()  # the size is read again
+    # the HNSW index is built in the background; meanwhile the answer is exact
+    first = services.search.search(scope, "blobs", **kw)
+    if first["index"] == "flat":
+        assert first["exact"]
+        services.search.build_index(scope, "blobs", vector_field="v_vector_", wait=True)
     assert services.search.search(scope, "blobs", **kw)["index"] == "hnsw"
     assert services.search.search(scope, "blobs", index="flat", **kw)["exact"]
+
+
+def test_hnsw_is_built_in_the_background(services, scope, clustered):
+    """A search asking for an index not built yet is answered at once, exactly, and starts
+    the build; the index then shows as ready and later searches use it."""
+    x, queries = clustered
+    kw = {"vector": queries[1], "vector_field": "v_vector_", "metric": "l2", "top_k": 10}
+    first = services.search.search(scope, "blobs", index="hnsw", **kw)
+    exact = services.search.search(scope, "blobs", index="flat", **kw)
+    assert first["index"] == "flat" and first["exact"]
+    assert first["data"] == exact["data"]
+    states = {
+        (e["index"], e["metric"]): e["status"] for e in services.search.indexes(scope, "blobs")
+    }
+    assert states[("hnsw", "l2")] in ("building", "ready")
+    state = services.search.build_index(
+        scope, "blobs", vector_field="v_vector_", metric="l2", wait=True
+    )
+    assert state["status"] == "ready" and state["size"] == 3000
+    assert services.search.search(scope, "blobs", index="hnsw", **kw)["index"] == "hnsw"
+
+
+def test_index_api_over_http_and_sdk(http, sdk, services, scope, clustered):
+    r = http.post("/v1/datasets/blobs/indexes", json={"vector_field": "v_vector_", "metric": "dp"})
+    assert r.status_code in (200, 202), r.text
+    assert r.json()["status"] in ("building", "ready")
+    state = sdk.dataset("blobs").build_index("v_vector_", metric="dp")
+    assert state["status"] == "ready" and state["size"] == 3000
+    listed = sdk.dataset("blobs").indexes()
+    want = {"vector_field": "v_vector_", "metric": "dp", "index": "hnsw"}
+    assert want.items() <= listed[0].items()
+    for body, bad in [
+        ({"vector_field": "g", "metric": "dp"}, "vector_field"),
+        ({"vector_field": "nope"}, "vector_field"),
+        ({"vector_field": "v_vector_", "metric": "cos"}, "metric"),
+        ({"vector_field": "v_vector_", "index": "ivf"}, "index"),
+    ]:
+        r = http.post("/v1/datasets/blobs/indexes", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["error"]["details"]["field"] == bad
+    assert http.get("/v1/datasets/missing/indexes").status_code == 404
 
 
 # -- over HTTP and the SDK ----------------------------------------------------------------------

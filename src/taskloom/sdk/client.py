@@ -426,6 +426,43 @@ class Dataset:
             body["text"] = text
         return self.client.request("POST", f"{self._base}/search", json=body)["data"]
 
+    def build_index(
+        self,
+        field: str,
+        *,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        wait: bool = True,
+        poll_interval: float = 0.5,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Build a search index of the vector ``field`` on the server (an HNSW index of a
+        large field takes minutes); with ``wait``, poll until it is ready. Searches asking
+        for it are answered exactly until then. Returns the index's state."""
+        body = {"vector_field": field, "metric": metric, "index": index}
+        state: dict[str, Any] = self.client.request("POST", f"{self._base}/indexes", json=body)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while wait and state["status"] == "building":
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the {index} index of {field} is still building")
+            time.sleep(poll_interval)
+            state = next(
+                (
+                    e
+                    for e in self.indexes()
+                    if (e["vector_field"], e["metric"], e["index"]) == (field, metric, index)
+                ),
+                {**body, "status": "evicted"},
+            )
+        if state["status"] == "failed":
+            raise TaskloomError(f"building the {index} index failed: {state.get('error')}")
+        return state
+
+    def indexes(self) -> list[dict[str, Any]]:
+        """The search indexes the server holds for this dataset, with their status."""
+        out: list[dict[str, Any]] = self.client.request("GET", f"{self._base}/indexes")["data"]
+        return out
+
 
 class Job:
     """A job's last known state; ``refresh()``, ``wait()`` and ``cancel()`` update it."""

@@ -165,6 +165,47 @@ class SearchService:
             "exact": exact,
         }
 
+    # -- indexes --------------------------------------------------------------------------
+
+    def build_index(
+        self,
+        scope: Scope,
+        dataset: str,
+        *,
+        vector_field: Any,
+        metric: Any = "cosine",
+        index: Any = "hnsw",
+        wait: Any = False,
+    ) -> dict[str, Any]:
+        """Build an index of a vector field in the background (a no-op when it is built or
+        being built); searches use it once ready. Returns its entry of ``indexes``."""
+        metrics.check_metric(metric)
+        if index not in ("flat", "hnsw"):
+            raise _bad("index is 'flat' or 'hnsw'", "unknown_index", "index")
+        if not isinstance(wait, bool):
+            raise _bad("wait is true or false", "invalid", "wait")
+        if not isinstance(vector_field, str) or not vector_field:
+            raise _bad("vector_field names a vector field", "invalid", "vector_field")
+        with self.store.read() as conn:
+            ds = lookup(conn, scope, dataset)
+            q = _Query(vector_field, np.empty(0, np.float32), None, 1.0, "", "vector_field")
+            dim = self._check_fields(ds, [q])[vector_field]
+        self.cache.build(ds.id, vector_field, metric, index, dim, wait=wait)
+        return self._index_entry(ds.id, vector_field, metric, index)
+
+    def indexes(self, scope: Scope, dataset: str) -> builtins.list[dict[str, Any]]:
+        """The dataset's indexes in this process: ready, building, or failed."""
+        with self.store.read() as conn:
+            ds = lookup(conn, scope, dataset)
+        return self.cache.status(ds.id)
+
+    def _index_entry(self, dataset_id: int, field: str, metric: str, kind: str) -> dict[str, Any]:
+        for entry in self.cache.status(dataset_id):
+            if (entry["vector_field"], entry["metric"], entry["index"]) == (field, metric, kind):
+                return entry
+        # built and already evicted, or never kept: say so rather than invent a state
+        return {"vector_field": field, "metric": metric, "index": kind, "status": "evicted"}
+
     def _dataset(self, conn: Connection, token: Any, scope: Scope, name: str) -> Any:
         """The dataset's row; looked up again only when something was committed since."""
         key = (scope.app_id, name)
@@ -379,7 +420,8 @@ class SearchService:
                 pks, scores = idx.search(
                     q.vec, min(want, len(idx)), allowed=allowed, ef_search=ef_search
                 )
-            return pks, scores.astype(np.float64) * q.weight, candidates, kind, idx.exact
+            # idx.kind: "flat" while an HNSW index asked for is still being built
+            return pks, scores.astype(np.float64) * q.weight, candidates, idx.kind, idx.exact
         # several queries (or a weight that reverses the order): exact, summed per document
         indexes = [
             self.cache.get(conn, token, ds.id, q.field, metric, "flat", q.vec.size) for q in qs

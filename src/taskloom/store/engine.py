@@ -21,6 +21,8 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from taskloom.store.filters import sqlite_regexp
+
 log = logging.getLogger("taskloom.store")
 
 
@@ -57,6 +59,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy's "begin" event below issue BEGIN itself.
             dbapi_conn.isolation_level = None
+            # the filter language's $regex (store/filters.py)
+            dbapi_conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=60000")
             # only takes effect on a new database: 8 KiB pages hold five 384-d vectors

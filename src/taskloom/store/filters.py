@@ -13,17 +13,27 @@ value is either a scalar (shorthand for ``$eq``) or an object of operators:
 ``$in``    equal to one of a list of scalars
 ``$nin``   equal to none of them (also matches documents that lack the field)
 ``$exists`` ``true``: the field is present (null counts as present); ``false``: absent
+``$contains`` a string that contains the given string (case-sensitive), or an array that
+           has an element equal to the given scalar (equality as in ``$eq``)
+``$regex`` a string in which the pattern is found (a search, not a full match; anchor with
+           ``^``/``$``). Patterns keep to the subset both databases read alike: literals,
+           ``.``, classes, ``\\d \\w \\s``, quantifiers, groups ``( )``/``(?: )``,
+           lookahead, alternation, anchors; at most 256 characters
 =========  ==========================================================================
 
-Several keys in one object are joined with AND. Strings compare by code point on both
+``$not`` (a filter) matches the documents the filter does not match: ``{"$not": {"price":
+{"$gt": 5}}}`` also matches documents without ``price``. Several keys in one object are
+joined with AND. Strings compare by code point on both
 databases. Vector fields (top-level names ending in ``_vector_``) support only ``$exists``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -40,12 +50,28 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import Numeric, String
 
 from taskloom.errors import Invalid
 from taskloom.store.tables import vectors
 
-COMPARISONS = {"$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$exists"}
+COMPARISONS = {
+    "$eq",
+    "$ne",
+    "$lt",
+    "$lte",
+    "$gt",
+    "$gte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$contains",
+    "$regex",
+}
+MAX_PATTERN = 256
+# regex syntax that Python's re (SQLite) and PostgreSQL's ARE read differently, or one lacks
+_NON_PORTABLE = re.compile(r"\(\?(?![:=!])|\\[bBGpPNuUxXAzZ0-9]")
 MAX_DEPTH = 16
 VECTOR_SUFFIX = "_vector_"
 # PostgreSQL's jsonb_extract_path reads such a path element as an index into an array
@@ -84,7 +110,9 @@ class FilterCompiler:
         parts: list[ColumnElement[bool]] = []
         for key, value in flt.items():
             here = f"{where}.{key}"
-            if key in ("$and", "$or"):
+            if key == "$not":
+                parts.append(not_(self._node(value, here, depth + 1)))
+            elif key in ("$and", "$or"):
                 if not isinstance(value, list) or not value:
                     raise _bad(f"{key} takes a non-empty list of filters", here)
                 subs = [self._node(v, f"{here}[{i}]", depth + 1) for i, v in enumerate(value)]
@@ -122,6 +150,13 @@ class FilterCompiler:
 
     def _id_op(self, op: str, value: Any, where: str) -> ColumnElement[bool]:
         col: Any = self.docs.c.doc_id
+        if op == "$regex":
+            check_pattern(value, where)
+            return col.collate("C").op("~")(value) if self.pg else func.regexp(value, col) == 1
+        if op == "$contains":
+            if not isinstance(value, str):
+                raise _bad("_id values are strings", where)
+            return (func.strpos(col, value) if self.pg else func.instr(col, value)) > 0
         if op == "$exists":
             return true() if self._bool(value, where) else false()
         if op in ("$in", "$nin"):
@@ -157,6 +192,10 @@ class FilterCompiler:
     # -- JSON fields -----------------------------------------------------------------------
 
     def _json_op(self, segs: list[str], op: str, value: Any, where: str) -> ColumnElement[bool]:
+        if op == "$contains":
+            return self._contains(segs, value, where)
+        if op == "$regex":
+            return self._regex(segs, value, where)
         if op == "$exists":
             present = self._type(segs) != "missing"
             return present if self._bool(value, where) else not_(present)
@@ -200,6 +239,42 @@ class FilterCompiler:
             "$gte": lhs >= value,
         }[op]
         return and_(t == kind, cmp)
+
+    def _contains(self, segs: list[str], value: Any, where: str) -> ColumnElement[bool]:
+        self._scalar(value, where)
+        t = self._type(segs)
+        parts = []
+        if isinstance(value, str):
+            text = self._text(segs)
+            found = func.strpos(text, value) if self.pg else func.instr(text, value)
+            parts.append(and_(t == "string", found > 0))
+        parts.append(and_(t == "array", self._has_element(segs, value)))
+        return or_(*parts)
+
+    def _has_element(self, segs: list[str], value: Scalar) -> ColumnElement[bool]:
+        if self.pg:
+            element = cast(literal(orjson.dumps([value]).decode()), JSONB)
+            return self._pg_get(segs).op("@>")(element)
+        each = (
+            func.json_each(self.docs.c.data, _sqlite_path(segs))
+            .table_valued("type", "value")
+            .alias("element")
+        )
+        if value is None:
+            match = each.c.type == "null"
+        elif isinstance(value, bool):
+            match = each.c.type == ("true" if value else "false")
+        elif _is_number(value):
+            match = and_(each.c.type.in_(["integer", "real"]), each.c.value == value)
+        else:
+            match = and_(each.c.type == "text", each.c.value == value)
+        return exists(select(literal(1)).select_from(each).where(match))
+
+    def _regex(self, segs: list[str], value: Any, where: str) -> ColumnElement[bool]:
+        check_pattern(value, where)
+        text = self._text(segs)
+        found = text.op("~")(value) if self.pg else func.regexp(value, text) == 1
+        return and_(self._type(segs) == "string", found)
 
     # -- dialect specifics -----------------------------------------------------------------
 
@@ -270,6 +345,35 @@ class FilterCompiler:
     def _scalar(value: Any, where: str) -> None:
         if not (value is None or isinstance(value, str | bool) or _is_number(value)):
             raise _bad("compares with a string, number, boolean or null", where)
+
+
+def check_pattern(value: Any, where: str) -> str:
+    """A ``$regex`` pattern, refused (422) unless it is valid and portable."""
+    if not isinstance(value, str) or not value:
+        raise _bad("$regex takes a pattern (a non-empty string)", where)
+    if len(value) > MAX_PATTERN:
+        raise _bad(f"a pattern has at most {MAX_PATTERN} characters", where)
+    bad = _NON_PORTABLE.search(value)
+    if bad:
+        raise _bad(f"{bad.group()!r} is outside the pattern syntax both databases share", where)
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise _bad(f"invalid pattern: {exc}", where) from exc
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def sqlite_regexp(pattern: str, value: Any) -> int:
+    """SQLite's ``regexp(pattern, value)`` (registered on every connection): 1 when the
+    pattern is found in the text ``value``."""
+    if not isinstance(value, str) or not isinstance(pattern, str):
+        return 0
+    return 1 if _compiled(pattern).search(value) else 0
 
 
 def _sqlite_path(segs: list[str]) -> str:

@@ -9,15 +9,23 @@
   documents whose vectors did not change (a cluster job wrote labels, say) cost nothing;
 * no entry yet: load the field (``vectors.store.load_field``) and build.
 
+An HNSW index takes minutes to build on a large field, far too long for a request to wait:
+it is built by a background thread (``build``, started by the first search that wants it or
+by ``POST /v1/datasets/{id}/indexes``), and until it is ready ``get`` answers with the
+exact flat index of the same field instead (so an answer is never worse, only slower). Once
+built, it is synced with later writes like any entry.
+
 One thread builds or syncs a given entry at a time; searches on the previous snapshot go on
 meanwhile. Entries are evicted least recently used first beyond ``max_bytes``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,12 +39,25 @@ from taskloom.vectors.versions import ChangeToken, DocState, document_state
 
 Key = tuple[int, str, str, str]  # dataset id, field, metric, kind
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Entry:
     index: FaissIndex
     state: DocState
     token: Any
+    built_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Build:
+    """A background build of one index."""
+
+    thread: threading.Thread
+    started_at: float = field(default_factory=time.time)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
 
 
 class IndexCache:
@@ -44,11 +65,16 @@ class IndexCache:
         self,
         store: Store,
         *,
+        background: bool = True,
         max_bytes: int = 4 << 30,
         hnsw: HNSWParams | None = None,
         hnsw_threshold: int = 1_000_000,
     ) -> None:
+        self.store = store
         self.tokens = ChangeToken(store)
+        self.background = background
+        self._builds: dict[Key, _Build] = {}
+        self._failed: dict[Key, tuple[float, str]] = {}
         self.max_bytes = max_bytes
         self.hnsw = hnsw or HNSWParams()
         self.hnsw_threshold = hnsw_threshold
@@ -95,6 +121,10 @@ class IndexCache:
     ) -> FaissIndex:
         key: Key = (dataset_id, field, metric, kind)
         entry = self._touch(key)
+        if kind == "hnsw" and self.background and (entry is None or entry.index.dim != dim):
+            # not built yet: build it in the background, answer exactly meanwhile
+            self.build(dataset_id, field, metric, kind, dim)
+            return self.get(conn, token, dataset_id, field, metric, "flat", dim)
         if entry is not None and token is not None and entry.token == token:
             self.stats["hits"] += 1
             return entry.index
@@ -113,6 +143,99 @@ class IndexCache:
                 self._entries.move_to_end(key)
                 self._evict(keep=key)
             return index
+
+    def build(
+        self, dataset_id: int, field: str, metric: str, kind: str, dim: int, *, wait: bool = False
+    ) -> bool:
+        """Build the index ``(dataset_id, field, metric, kind)`` in a background thread unless
+        it is built or being built; with ``wait``, return once it is ready. True when the
+        index is ready (False: still building, or the build failed: see ``status``)."""
+        key: Key = (dataset_id, field, metric, kind)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.index.dim == dim:
+                return True
+            job = self._builds.get(key)
+            if job is None:
+                self._failed.pop(key, None)
+                thread = threading.Thread(
+                    target=self._build_in_background,
+                    args=(key, dim),
+                    name=f"taskloom-index-{dataset_id}-{field}-{kind}",
+                    daemon=True,
+                )
+                job = self._builds[key] = _Build(thread)
+                thread.start()
+        if wait:
+            job.done.wait()
+            with self._lock:
+                return key in self._entries
+        return False
+
+    def status(self, dataset_id: int) -> list[dict[str, Any]]:
+        """The dataset's indexes: ready ones, those being built, and failed builds."""
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            for (ds, fld, metric, kind), entry in self._entries.items():
+                if ds == dataset_id:
+                    out.append(
+                        {
+                            "vector_field": fld,
+                            "metric": metric,
+                            "index": kind,
+                            "status": "ready",
+                            "size": len(entry.index),
+                            "bytes": entry.index.nbytes,
+                            "since": entry.built_at,
+                        }
+                    )
+            for (ds, fld, metric, kind), job in self._builds.items():
+                if ds == dataset_id:
+                    out.append(
+                        {
+                            "vector_field": fld,
+                            "metric": metric,
+                            "index": kind,
+                            "status": "building",
+                            "since": job.started_at,
+                        }
+                    )
+            for (ds, fld, metric, kind), (at, error) in self._failed.items():
+                if ds == dataset_id:
+                    out.append(
+                        {
+                            "vector_field": fld,
+                            "metric": metric,
+                            "index": kind,
+                            "status": "failed",
+                            "since": at,
+                            "error": error,
+                        }
+                    )
+        return sorted(out, key=lambda e: (e["vector_field"], e["metric"], e["index"]))
+
+    def _build_in_background(self, key: Key, dim: int) -> None:
+        dataset_id, field, metric, kind = key
+        job = self._builds[key]
+        try:
+            with self.store.read() as conn:
+                token = self.tokens.read(conn)  # first, as a search reads it
+                state = document_state(conn, dataset_id)
+                fv = load_field(conn, dataset_id, field)
+            index = FaissIndex.build(metric, kind, dim, fv.pks, _matrix(fv, dim), self.hnsw)
+            self.stats["builds"] += 1
+            with self._lock:
+                self._entries[key] = _Entry(index, state, token)
+                self._entries.move_to_end(key)
+                self._evict(keep=key)
+        except Exception as exc:  # a search falls back to exact; status shows why
+            log.exception("building the %s index of %s failed", kind, field)
+            with self._lock:
+                self._failed[key] = (time.time(), f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._builds.pop(key, None)
+            job.done.set()
 
     def clear(self) -> None:
         """Forget every index."""

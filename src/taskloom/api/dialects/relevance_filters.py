@@ -14,13 +14,18 @@ Relevance sends a list of conditions, all of which must hold::
 ``exists``          ``==``: the field is present; ``!=``: it is absent (the value is ignored)
 ``ids``             ``==`` / ``!=`` against a document id or a list of them (``field`` is
                     ignored)
+``contains``        ``==``: the text contains the given text (case-sensitive); ``!=``: not
+``categories``      ``==``: the array field holds one of the given values; ``!=``: none
+``regexp``          ``==``: the pattern is found in the text (``$regex``); ``!=``: not
+``wildcard``        ``==``: the whole text matches a pattern where ``*`` is any run of
+                    characters and ``?`` one character; ``!=``: not
 ==================  =========================================================================
 
 A condition with ``"strict": "must_or"`` joins the other ``must_or`` conditions in one OR
-group; the group must hold along with every other condition. ``contains`` (substring),
-``categories`` (array membership), ``regexp`` and ``"strict": "must_not"`` have no
-equivalent in taskloom's filter language and answer 422 ``unsupported_filter``. A filter
-given as a JSON object instead of a list is taken as a taskloom filter as it is.
+group; the group must hold along with every other condition. ``"strict": "must_not"``
+conditions must all fail. ``text`` (full-text search) has no equivalent in taskloom's filter
+language and answers 422 ``unsupported_filter``. A filter given as a JSON object instead of a
+list is taken as a taskloom filter as it is.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from __future__ import annotations
 from typing import Any
 
 from taskloom.errors import Invalid
+from taskloom.store.filters import check_pattern
 
 _ORDER = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"}
 _CONDITIONS = {"==", "!=", *_ORDER}
-_UNSUPPORTED = {"contains", "categories", "regexp", "wildcard", "text"}
+_UNSUPPORTED = {"text"}
 
 
 def _bad(message: str, where: str, code: str = "invalid_filter") -> Invalid:
@@ -48,20 +54,20 @@ def translate(filters: Any, where: str = "filters") -> dict[str, Any] | None:
         raise _bad("filters is a list of conditions", where)
     must: list[dict[str, Any]] = []
     any_of: list[dict[str, Any]] = []
+    none_of: list[dict[str, Any]] = []
     for i, cond in enumerate(filters):
         here = f"{where}[{i}]"
         if not isinstance(cond, dict):
             raise _bad("a filter condition is an object", here)
         strict = cond.get("strict", "must")
-        if strict not in ("must", "must_or"):
-            raise _bad(
-                f"strict {strict!r} is not supported (use 'must' or 'must_or')",
-                f"{here}.strict",
-                "unsupported_filter",
-            )
-        (any_of if strict == "must_or" else must).append(_condition(cond, here))
+        groups = {"must": must, "must_or": any_of, "must_not": none_of}
+        if strict not in groups:
+            raise _bad(f"strict {strict!r} is not one of must, must_or, must_not", f"{here}.strict")
+        groups[strict].append(_condition(cond, here))
     if any_of:
         must.append(any_of[0] if len(any_of) == 1 else {"$or": any_of})
+    if none_of:
+        must.append({"$not": none_of[0] if len(none_of) == 1 else {"$or": none_of}})
     if not must:
         return None
     return must[0] if len(must) == 1 else {"$and": must}
@@ -94,6 +100,26 @@ def _condition(cond: dict[str, Any], where: str) -> dict[str, Any]:
         return {field: _equality(op, value, f"{where}.condition_value", ftype)}
     if ftype == "numeric":
         return {field: _compare(op, _number(value, f"{where}.condition_value"))}
+    if ftype in ("contains", "regexp", "wildcard"):
+        if op not in ("==", "!="):
+            raise _bad(f"{ftype} takes == or !=", f"{where}.condition")
+        if not isinstance(value, str):
+            raise _bad(f"{ftype} takes a string", f"{where}.condition_value")
+        if ftype == "contains":
+            test: dict[str, Any] = {field: {"$contains": value}}
+        else:
+            pattern = value if ftype == "regexp" else _glob(value)
+            test = {field: {"$regex": check_pattern(pattern, f"{where}.condition_value")}}
+        return test if op == "==" else {"$not": test}
+    if ftype == "categories":
+        if op not in ("==", "!="):
+            raise _bad("categories takes == or !=", f"{where}.condition")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise _bad("categories takes a value or a list of them", f"{where}.condition_value")
+        tests = [{field: {"$contains": v}} for v in values]
+        any_test = tests[0] if len(tests) == 1 else {"$or": tests}
+        return any_test if op == "==" else {"$not": any_test}
     if ftype == "date":
         if not isinstance(value, str):
             raise _bad("a date is an ISO 8601 string", f"{where}.condition_value")
@@ -126,3 +152,18 @@ def _number(value: Any, where: str) -> int | float:
         except ValueError:
             pass
     raise _bad("numeric filters compare with a number", where)
+
+
+def _glob(pattern: str) -> str:
+    """A wildcard pattern (``*``, ``?``) as an anchored regular expression."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch.isalnum() or ch in " _-":
+            out.append(ch)
+        else:
+            out.append("[" + ch + "]" if ch not in "\\^]" else "\\" + ch)
+    return "^" + "".join(out) + "$"

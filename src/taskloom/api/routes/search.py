@@ -1,4 +1,5 @@
-"""Vector search in a dataset: ``POST /v1/datasets/{name}/search``."""
+"""Vector search in a dataset: ``POST /v1/datasets/{name}/search``; the dataset's search
+indexes: ``GET`` / ``POST /v1/datasets/{name}/indexes``."""
 
 from __future__ import annotations
 
@@ -76,3 +77,40 @@ def search(
         ef_search=body.ef_search,
     )
     return ok(out)
+
+
+class IndexRequest(BaseModel):
+    """Build an index of a vector field ahead of the searches that need it."""
+
+    model_config = ConfigDict(extra="forbid")
+    vector_field: str
+    metric: str = "cosine"  # cosine | dp | l2 | l1
+    index: str = "hnsw"  # hnsw | flat
+    wait: bool = Field(
+        default=False, description="Answer once the index is ready (a large HNSW takes minutes)."
+    )
+
+
+@router.post("/{name}/indexes")
+def build_index(
+    name: str, body: IndexRequest, scope: ScopeDep, services: ServicesDep
+) -> FastJSONResponse:
+    """Start building the index in the background (no-op when built or building): 202 with
+    ``status: building``, or 200 once ``ready``. Searches that ask for it answer exactly
+    until it is ready."""
+    out = services.search.build_index(
+        scope,
+        name,
+        vector_field=body.vector_field,
+        metric=body.metric,
+        index=body.index,
+        wait=body.wait,
+    )
+    return ok(out, 200 if out["status"] == "ready" else 202)
+
+
+@router.get("/{name}/indexes")
+def list_indexes(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
+    """``{"data": [{vector_field, metric, index, status: ready|building|failed, size, ...}]}``
+    for the indexes this server holds in memory."""
+    return ok({"data": services.search.indexes(scope, name)})

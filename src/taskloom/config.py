@@ -91,10 +91,23 @@ class Settings(BaseSettings):
     image_fetch_timeout: float = Field(
         default=20.0, gt=0, description="Seconds to fetch one image URL."
     )
+    # -- blob store (taskloom.blobs) --
+    blob_url: str | None = Field(
+        default=None,
+        description="Where blobs live: a folder or an fsspec URL (s3://bucket/prefix needs "
+        "s3fs); default data_dir/blobs.",
+    )
+    blob_max_bytes: int = Field(
+        default=512 * 1024 * 1024, gt=0, description="Largest blob an upload may store."
+    )
 
     @property
     def resolved_media_dir(self) -> Path:
         return (self.media_dir or self.data_dir / "media").resolve()
+
+    @property
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str((self.data_dir / "blobs").resolve())
 
     @property
     def resolved_database_url(self) -> str:

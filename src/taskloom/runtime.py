@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
+from taskloom.blobs import BlobStore
 from taskloom.config import Settings
 from taskloom.errors import Conflict
 from taskloom.jobs.engine import JobEngine
@@ -72,6 +73,7 @@ class Services:
         self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
         self.centroids = CentroidService(store, self.documents)
         self.search = SearchService(store, self.documents, settings, services=self)
+        self.blobs = BlobStore.from_settings(settings)
         self.jobs = engine
 
 

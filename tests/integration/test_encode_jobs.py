@@ -463,7 +463,7 @@ def test_clip_images_only_from_the_media_folder_or_public_urls(
         "loopback": "url_not_public",
         "private": "url_not_public",
         "metadata": "url_not_public",
-        "blob": "blob_refs_unsupported",
+        "blob": "blob_not_found",
         "broken": "not_an_image",
     }
     assert set(vectors_of(services, scope, "fenced", "image_default_vector_")) == {"ok"}

@@ -13,6 +13,7 @@ from taskloom.api.dialects import relevance
 from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
 from taskloom.api.routes import account, centroids, datasets, jobs, search
+from taskloom.api.routes import blobs as blob_routes
 from taskloom.config import Settings
 from taskloom.runtime import Platform
 
@@ -48,5 +49,6 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.include_router(jobs.router)
     app.include_router(search.router)
     app.include_router(relevance.router)
+    app.include_router(blob_routes.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     return app

@@ -11,12 +11,21 @@ from taskloom.api.responses import dumps
 
 
 class BodyLimitMiddleware:
+    """Refuses request bodies past ``max_bytes`` (413). Blob uploads are streamed to disk by
+    their route, which applies the blob store's own (larger) limit."""
+
+    # paths whose handlers stream the body and enforce their own limit
+    STREAMED_PREFIXES = ("/v1/blobs/",)
+
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope.get("method") == "PUT"
+            and scope.get("path", "").startswith(self.STREAMED_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):

@@ -22,6 +22,7 @@ import orjson
 
 from taskloom import wire
 from taskloom.errors import TaskloomError, Unavailable, error_for_status
+from taskloom.sdk.blobs import Blobs
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = ("completed", "failed", "cancelled")
@@ -153,6 +154,11 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def blobs(self) -> Blobs:
+        """The app's blob store: ``put``, ``get``, ``download``, ``info``, ``delete``, ``list``."""
+        return Blobs(self)
 
     # -- account -------------------------------------------------------------------------
 

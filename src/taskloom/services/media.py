@@ -1,4 +1,5 @@
-"""Reading media that documents point at: a path inside the media folder, or an http(s) URL.
+"""Reading media that documents point at: a path inside the media folder, an http(s) URL, or
+a ``blob://`` reference to the blob store.
 
 This is a server reading on a user's behalf, so both ways are fenced:
 
@@ -11,8 +12,11 @@ This is a server reading on a user's behalf, so both ways are fenced:
   connects to, so a name that resolves differently the second time (DNS rebinding) gets
   nowhere either. Environment proxies are not used.
 
-Blob references (``blob://...``) arrive with the blob store; until then they are refused with
-a message that says so.
+A blob reference (``blob://<path>``, what ``PUT /v1/blobs/<path>`` answers as ``ref``) is
+read from the blob store in the namespace of the app the reading job runs in
+(:meth:`MediaReader.with_blobs`), so a document can name only its own app's blobs; the path is
+checked like any blob path (no ``..``, no leading ``/``). A reader that was given no namespace
+refuses blob references.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from urllib.parse import unquote, urlsplit
 import httpcore
 import httpx
 
-from taskloom.errors import Invalid
+from taskloom.blobs import Blobs, path_of_ref
+from taskloom.errors import Invalid, NotFound, PayloadTooLarge
 
 MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -128,7 +133,8 @@ def public_only_transport() -> httpx.HTTPTransport:
 
 
 class MediaReader:
-    """Reads a media reference (a path in ``media_dir`` or an http(s) URL) as bytes."""
+    """Reads a media reference (a path in ``media_dir``, an http(s) URL, or a ``blob://``
+    reference in the namespace given by :meth:`with_blobs`) as bytes."""
 
     def __init__(
         self,
@@ -137,11 +143,24 @@ class MediaReader:
         max_bytes: int = 32 * 1024 * 1024,
         timeout: float = 20.0,
         transport: httpx.BaseTransport | None = None,
+        blobs: Blobs | None = None,
     ) -> None:
         self.media_dir = Path(media_dir).resolve()
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._transport = transport
+        self.blobs = blobs
+
+    def with_blobs(self, blobs: Blobs | None) -> MediaReader:
+        """This reader, reading ``blob://`` references from ``blobs`` (one app's namespace:
+        ``services.blobs.app(app_id)``)."""
+        return MediaReader(
+            self.media_dir,
+            max_bytes=self.max_bytes,
+            timeout=self.timeout,
+            transport=self._transport,
+            blobs=blobs,
+        )
 
     def read(self, ref: Any) -> bytes:
         if not isinstance(ref, str) or not ref.strip():
@@ -153,11 +172,7 @@ class MediaReader:
         if scheme == "file":
             return self.read_path(unquote(urlsplit(ref).path))
         if scheme == "blob":
-            raise MediaRefused(
-                "blob references are not readable yet (they arrive with the blob store); "
-                "give a URL or a path inside the media folder",
-                code="blob_refs_unsupported",
-            )
+            return self.read_blob(ref)
         if len(scheme) > 1:  # "c:" would be a Windows drive, not a scheme
             raise MediaRefused(
                 f"unsupported scheme {scheme!r}: give an http(s) URL or a path inside the "
@@ -190,6 +205,37 @@ class MediaReader:
                 f"{ref!r} is {size} bytes; the limit is {self.max_bytes}", code="media_too_large"
             )
         return path.read_bytes()
+
+    # -- blobs ---------------------------------------------------------------------------
+
+    def read_blob(self, ref: str) -> bytes:
+        """The blob a ``blob://<path>`` reference names, in this reader's namespace."""
+        if self.blobs is None:
+            raise MediaRefused(
+                "blob references are not readable here: no blob store namespace was given",
+                code="blob_refs_unsupported",
+            )
+        try:
+            path = path_of_ref(ref)
+        except Invalid as exc:
+            raise MediaRefused(
+                f"invalid blob reference {ref!r}: {exc.message}", code="invalid_blob_ref"
+            ) from exc
+        try:
+            info = self.blobs.info(path)
+            if info.size > self.max_bytes:
+                raise PayloadTooLarge()
+            return self.blobs.read(path, max_bytes=self.max_bytes)
+        except NotFound as exc:
+            raise MediaUnreadable(f"no blob at {ref!r}", code="blob_not_found") from exc
+        except PayloadTooLarge as exc:
+            raise MediaUnreadable(
+                f"{ref!r} is over the limit of {self.max_bytes} bytes", code="media_too_large"
+            ) from exc
+        except Invalid as exc:  # a link planted in the blob folder that leads outside
+            raise MediaRefused(
+                f"invalid blob reference {ref!r}: {exc.message}", code="invalid_blob_ref"
+            ) from exc
 
     # -- URLs ----------------------------------------------------------------------------
 

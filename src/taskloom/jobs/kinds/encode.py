@@ -496,14 +496,14 @@ def run_encode_image_clip(ctx: JobContext, params: EncodeImageClipParams) -> dic
 
     The field holds an http(s) URL (fetched only from public addresses) or a path inside the
     media folder (``TASKLOOM_MEDIA_DIR``, default ``data_dir/media``); see
-    ``taskloom.services.media``. Blob references arrive with the blob store. A document
-    whose image cannot be read is reported in ``failures``; the job fails only when no image
-    could be read at all.
+    ``taskloom.services.media``; ``blob://<path>`` references read from the job's app's blob
+    store. A document whose image cannot be read is reported in ``failures``; the job fails
+    only when no image could be read at all.
     """
     svc = encoder_service(ctx.services)
     model_dir = svc.clip_model_dir()
     model = svc.clip_model(model_dir)
-    reader = svc.media_reader()
+    reader = svc.media_reader().with_blobs(ctx.services.blobs.app(ctx.scope.app_id))
 
     def read(ref: str) -> Any:
         try:

@@ -200,6 +200,33 @@ def test_cancel_stops_a_running_job(services, scope, blobs, monkeypatch):
 # -- documents by similarity, under each metric -------------------------------------------------
 
 
+def test_deleting_a_clustering_keeps_or_clears_its_labels(services, scope, blobs, sdk):
+    services.documents.insert(scope, "blobs", [{"_id": "z", "_cluster_": {"other": "x"}}])
+    assert run_job(services, scope, alias="a", n_iter=3)["status"] == "completed"
+    assert run_job(services, scope, alias="b", n_iter=3)["status"] == "completed"
+
+    def labels(alias: str) -> set:
+        return {v for k, v in labels_of(services, scope, alias).items() if k != "z"}
+
+    # by default the documents keep their labels
+    services.centroids.delete(scope, "blobs", FIELD, "b")
+    assert None not in labels("b")
+    # clear_labels removes this clustering's labels and nothing else
+    assert run_job(services, scope, alias="b", n_iter=3)["status"] == "completed"
+    out = sdk.dataset("blobs").centroids(FIELD, alias="b").delete(clear_labels=True)
+    assert out["labels_cleared"] == len(blobs[0])
+    assert labels("b") == {None}
+    assert None not in labels("a")
+    gone = {f"_cluster_.{FIELD}.b": {"$exists": True}}
+    assert services.documents.count(scope, "blobs", gone) == 0
+    # the last label of a document takes the emptied objects with it
+    services.centroids.delete(scope, "blobs", FIELD, "a", clear_labels=True)
+    docs = services.documents.list(scope, "blobs", page_size=10_000, include_vector=False)
+    rest = {d["_id"]: d.get("_cluster_") for d in docs["documents"]}
+    assert rest.pop("z") == {"other": "x"}
+    assert set(rest.values()) == {None}
+
+
 def numpy_order(x: np.ndarray, c: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
     x64, c64 = x.astype(np.float64), c.astype(np.float64)
     if metric == "cosine":

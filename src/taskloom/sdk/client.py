@@ -873,6 +873,8 @@ class Centroids:
         """The clustering's metadata; given ``metadata``, replace it (and return it)."""
         return self._post("metadata", metadata=metadata)["metadata"]
 
-    def delete(self) -> None:
-        """Forget the clustering (documents keep their labels)."""
-        self.client.request("DELETE", self._base, params=self._ref)
+    def delete(self, *, clear_labels: bool = False) -> dict[str, Any]:
+        """Forget the clustering; documents keep their labels unless ``clear_labels``."""
+        params = {**self._ref, "clear_labels": "true" if clear_labels else "false"}
+        out: dict[str, Any] = self.client.request("DELETE", self._base, params=params)
+        return out

@@ -146,13 +146,29 @@ class CentroidService:
         return out
 
     def delete(
-        self, scope: Scope, dataset: str, vector_field: str, alias: str = "default"
+        self,
+        scope: Scope,
+        dataset: str,
+        vector_field: str,
+        alias: str = "default",
+        *,
+        clear_labels: bool = False,
     ) -> dict[str, Any]:
-        """Forget the clustering and its centroids (documents keep their labels)."""
+        """Forget the clustering and its centroids. Documents keep their labels unless
+        ``clear_labels``: then ``_cluster_.{vector_field}.{alias}`` is removed from every
+        document of the dataset in the same transaction."""
+        if not isinstance(clear_labels, bool):
+            raise Invalid("clear_labels is true or false", field="clear_labels")
+        cleared = 0
         with self.store.write() as conn:
-            _, found = self.clusterings.open(conn, scope, dataset, vector_field, alias)
+            ds, found = self.clusterings.open(conn, scope, dataset, vector_field, alias)
             conn.execute(delete(clusterings).where(clusterings.c.id == found.id))
-        return {"deleted": {"vector_field": vector_field, "alias": alias}}
+            if clear_labels:
+                cleared = self.clusterings.clear_labels(conn, ds, vector_field, alias)
+        out: dict[str, Any] = {"deleted": {"vector_field": vector_field, "alias": alias}}
+        if clear_labels:
+            out["labels_cleared"] = cleared
+        return out
 
     def metadata(
         self,

@@ -427,6 +427,50 @@ class Clusterings:
                     )
         return int(changed)
 
+    def clear_labels(self, conn: Connection, ds: Any, vector_field: str, alias: str) -> int:
+        """Remove ``_cluster_.{vector_field}.{alias}`` from the dataset's documents (and the
+        objects that leaves empty), in the caller's write transaction. Returns the documents
+        changed."""
+        check_alias(alias)
+        now = utcnow()
+        has = self.label_sql("data", vector_field, alias) + " IS NOT NULL"
+        if self.pg:
+            field, name = _literal(vector_field, pg=True), _literal(alias, pg=True)
+            inner = f"(data -> '_cluster_' -> {field}) - {name}"
+            cluster = (
+                f"CASE WHEN {inner} = '{{}}'::jsonb THEN (data -> '_cluster_') - {field} "
+                f"ELSE jsonb_set(data -> '_cluster_', ARRAY[{field}], {inner}) END"
+            )
+            expr = (
+                f"CASE WHEN {cluster} = '{{}}'::jsonb THEN data - '_cluster_' "
+                f"ELSE jsonb_set(data, '{{_cluster_}}', {cluster}) END"
+            )
+            res = conn.exec_driver_sql(
+                f"UPDATE documents SET data = {expr}, updated_at = %(now)s "
+                f"WHERE dataset_id = %(ds)s AND {has}",
+                {"now": now, "ds": ds.id},
+            )
+        else:
+            ts = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            leaf = _literal(f'$."_cluster_"."{vector_field}"."{alias}"', pg=False)
+            parent = _literal(f'$."_cluster_"."{vector_field}"', pg=False)
+            removed = f"json_remove(data, {leaf})"
+            # drop _cluster_.{field} and then _cluster_ when the removal leaves them empty
+            step1 = (
+                f"CASE WHEN json_extract({removed}, {parent}) = '{{}}' "
+                f"THEN json_remove({removed}, {parent}) ELSE {removed} END"
+            )
+            expr = (
+                f"CASE WHEN json_extract({step1}, '$._cluster_') = '{{}}' "
+                f"THEN json_remove({step1}, '$._cluster_') ELSE {step1} END"
+            )
+            res = conn.exec_driver_sql(
+                f"UPDATE documents SET data = {expr}, updated_at = ? "
+                f"WHERE dataset_id = ? AND {has}",
+                (ts, ds.id),
+            )
+        return int(res.rowcount)
+
     def live_sizes(self, conn: Connection, ds: Any, found: Clustering) -> dict[str, int]:
         """How many documents carry each of the clustering's ids now."""
         expr = self.label_sql("data", found.vector_field, found.alias)

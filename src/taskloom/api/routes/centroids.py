@@ -92,9 +92,13 @@ def delete_clustering(
     services: ServicesDep,
     vector_field: VectorField,
     alias: Alias = "default",
+    clear_labels: bool = False,
 ) -> FastJSONResponse:
-    """Forget the clustering and its centroids (documents keep their labels)."""
-    return ok(services.centroids.delete(scope, name, vector_field, alias))
+    """Forget the clustering and its centroids; with ``clear_labels=true`` the documents'
+    ``_cluster_.{vector_field}.{alias}`` labels go too (otherwise they stay)."""
+    return ok(
+        services.centroids.delete(scope, name, vector_field, alias, clear_labels=clear_labels)
+    )
 
 
 @router.get("/clusterings")

@@ -44,4 +44,4 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-toloka build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

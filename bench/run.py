@@ -14,6 +14,7 @@ for script in [
     "bench_search.py",
     "bench_encode.py",
     "bench_cluster.py",
+    "bench_crowd.py",
 ]:
     print(f"\n== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True, cwd=HERE)

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024, gt=0, description="Largest blob an upload may store."
     )
 
+    # -- crowd labelling --
+    crowd_tasks_per_minute: int = Field(
+        default=100_000, ge=1, description="Crowd tasks one requester may create per minute."
+    )
+    crowd_tasks_per_day: int = Field(
+        default=2_000_000, ge=1, description="Crowd tasks one requester may create per day."
+    )
+
     @property
     def resolved_media_dir(self) -> Path:
         return (self.media_dir or self.data_dir / "media").resolve()

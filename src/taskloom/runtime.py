@@ -21,6 +21,7 @@ from taskloom.jobs.registry import Registry, default_registry
 from taskloom.jobs.worker import WorkerPool
 from taskloom.services.auth import AuthService
 from taskloom.services.centroids import CentroidService
+from taskloom.services.crowd import CrowdService
 from taskloom.services.datasets import DatasetService
 from taskloom.services.documents import DocumentService
 from taskloom.services.encoders import EncoderService
@@ -75,6 +76,7 @@ class Services:
         self.search = SearchService(store, self.documents, settings, services=self)
         self.blobs = BlobStore.from_settings(settings)
         self.jobs = engine
+        self.crowd = CrowdService(store, settings, engine)
 
 
 class Platform:

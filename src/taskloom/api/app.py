@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import taskloom
-from taskloom.api import errors
-from taskloom.api.dialects import relevance
+from taskloom.api import errors, web
+from taskloom.api.dialects import relevance, toloka
 from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
-from taskloom.api.routes import account, centroids, datasets, jobs, search
+from taskloom.api.routes import account, centroids, crowd, crowd_workers, datasets, jobs, search
 from taskloom.api.routes import blobs as blob_routes
 from taskloom.config import Settings
 from taskloom.runtime import Platform
@@ -48,7 +48,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.include_router(centroids.router)
     app.include_router(jobs.router)
     app.include_router(search.router)
-    app.include_router(relevance.router)
     app.include_router(blob_routes.router)
+    app.include_router(crowd.router)
+    app.include_router(crowd_workers.router)
+    app.include_router(relevance.router)
+    app.include_router(toloka.router)
+    app.include_router(web.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     return app

@@ -105,10 +105,12 @@ class Registry:
 
 def default_registry() -> Registry:
     from taskloom.jobs.kinds import builtin, cluster
+    from taskloom.jobs.kinds import crowd as crowd_kinds
     from taskloom.jobs.kinds import encode as encode_kinds
 
     reg = Registry()
     builtin.register(reg)
     cluster.register(reg)
     encode_kinds.register(reg)
+    crowd_kinds.register(reg)
     return reg

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -23,6 +23,9 @@ import orjson
 from taskloom import wire
 from taskloom.errors import TaskloomError, Unavailable, error_for_status
 from taskloom.sdk.blobs import Blobs
+
+if TYPE_CHECKING:
+    from taskloom.sdk.crowd import Crowd
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = ("completed", "failed", "cancelled")
@@ -154,6 +157,13 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def crowd(self) -> Crowd:
+        """Crowd labelling: projects, pools, tasks, assignments, workers (``sdk/crowd.py``)."""
+        from taskloom.sdk.crowd import Crowd
+
+        return Crowd(self)
 
     @property
     def blobs(self) -> Blobs:

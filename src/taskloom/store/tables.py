@@ -207,3 +207,6 @@ centroids = Table(
     Column("data", LargeBinary, nullable=False),  # little-endian float32
     Column("size", Integer, nullable=True),
 )
+
+# the crowd tables register themselves on ``metadata`` (imported last: they import it)
+from taskloom.store import crowd_tables as crowd_tables  # noqa: E402

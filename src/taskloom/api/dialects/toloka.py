@@ -1,0 +1,255 @@
+"""The Toloka front door: the REST shapes of toloka-kit 1.2.3, under ``/toloka/api/v1``.
+
+Point the official client at the server: ``TolokaClient(api_key, url="http://host:port/toloka")``
+(it adds ``/api/v1/...`` itself). Everything here translates names, shapes and status codes;
+the rules live in ``services.crowd``. The parts:
+
+* ``toloka_http``: credentials (``OAuth``/``ApiKey`` + a taskloom API key), the error envelope
+  ``{request_id, code, message, payload}``, zoneless UTC timestamps, search queries.
+* ``toloka_ops``: taskloom jobs as Toloka operations, and the finished operations that stand
+  for pool/project transitions (synchronous in taskloom).
+* this module: projects, pools, skills, user skills, operations and their logs.
+* ``toloka_tasks``: tasks and task suites (sync and async creation, search, patches).
+* ``toloka_work``: assignments (search, accept/reject) and aggregated solutions.
+
+Searches answer ``{items, has_more}``; toloka-kit pages them by ``id_gt`` (or ``task_id_gt``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from taskloom.api.deps import ServicesDep
+from taskloom.api.dialects import toloka_ops, toloka_tasks, toloka_work
+from taskloom.api.dialects.toloka_http import (
+    TolokaRoute,
+    TolokaScope,
+    answer,
+    json_object,
+    page,
+    parse_search,
+)
+from taskloom.api.dialects.toloka_search import find
+from taskloom.errors import Invalid, NotFound
+
+# Not in the OpenAPI schema: that describes the native API; this door is Toloka's own.
+router = APIRouter(
+    prefix="/toloka/api/v1", tags=["toloka"], route_class=TolokaRoute, include_in_schema=False
+)
+
+# Read-only fields a client echoes back in PUT bodies; the service owns them.
+_READONLY = ("id", "status", "created", "last_started", "last_stopped", "last_close_reason", "type")
+
+
+def _writable(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in _READONLY}
+
+
+# -- projects ----------------------------------------------------------------------------------
+
+
+@router.post("/projects", status_code=201)
+async def create_project(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    body = _writable(await json_object(request))
+    return answer(await run_in_threadpool(services.crowd.create_project, scope, body), 201)
+
+
+@router.get("/projects")
+def find_projects(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    search = parse_search(
+        request,
+        equals=("status",),
+        ranges={"id": "str", "created": "time"},
+        sorts=("id", "created", "public_name", "private_comment"),
+    )
+    return page(*find(services, scope, "projects", search))
+
+
+@router.get("/projects/{project_id}")
+def get_project(project_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return answer(services.crowd.get_project(scope, project_id))
+
+
+@router.put("/projects/{project_id}")
+async def update_project(
+    project_id: str, request: Request, scope: TolokaScope, services: ServicesDep
+) -> Response:
+    body = _writable(await json_object(request))
+    out = await run_in_threadpool(services.crowd.update_project, scope, project_id, body)
+    return answer(out)
+
+
+@router.post("/projects/{project_id}/archive", status_code=202)
+def archive_project(project_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    """202 with a finished ``PROJECT.ARCHIVE`` operation (archiving is synchronous)."""
+    out = services.crowd.archive_project(scope, project_id)
+    project = out[0] if isinstance(out, tuple) else out
+    return answer(toloka_ops.done_operation("project", "archive", str(project["id"])), 202)
+
+
+# -- pools -------------------------------------------------------------------------------------
+
+
+@router.post("/pools", status_code=201)
+async def create_pool(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    body = _writable(await json_object(request))
+    return answer(await run_in_threadpool(services.crowd.create_pool, scope, body), 201)
+
+
+@router.get("/pools")
+def find_pools(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    search = parse_search(
+        request,
+        equals=("status", "project_id"),
+        ranges={"id": "str", "created": "time", "last_started": "time"},
+        sorts=("id", "created", "last_started"),
+    )
+    return page(*find(services, scope, "pools", search))
+
+
+@router.get("/pools/{pool_id}")
+def get_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return answer(services.crowd.get_pool(scope, pool_id))
+
+
+@router.put("/pools/{pool_id}")
+async def update_pool(
+    pool_id: str, request: Request, scope: TolokaScope, services: ServicesDep
+) -> Response:
+    body = _writable(await json_object(request))
+    return answer(await run_in_threadpool(services.crowd.update_pool, scope, pool_id, body))
+
+
+@router.patch("/pools/{pool_id}")
+async def patch_pool(
+    pool_id: str, request: Request, scope: TolokaScope, services: ServicesDep
+) -> Response:
+    """toloka-kit's ``patch_pool`` sends ``{priority}``; any writable pool field is taken."""
+    body = _writable(await json_object(request))
+    return answer(await run_in_threadpool(services.crowd.update_pool, scope, pool_id, body))
+
+
+def _transition(action: str, pool_id: str, scope: Any, services: Any) -> Response:
+    pool, changed = getattr(services.crowd, f"{action}_pool")(scope, pool_id)
+    if not changed:
+        return Response(status_code=204)  # already in that state: toloka-kit expects 204
+    return answer(toloka_ops.done_operation("pool", action, str(pool["id"])), 202)
+
+
+@router.post("/pools/{pool_id}/open", status_code=202)
+def open_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return _transition("open", pool_id, scope, services)
+
+
+@router.post("/pools/{pool_id}/close", status_code=202)
+def close_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return _transition("close", pool_id, scope, services)
+
+
+@router.post("/pools/{pool_id}/archive", status_code=202)
+def archive_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return _transition("archive", pool_id, scope, services)
+
+
+# -- skills and user skills --------------------------------------------------------------------
+
+
+@router.post("/skills", status_code=201)
+async def create_skill(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    body = _writable(await json_object(request))
+    return answer(await run_in_threadpool(services.crowd.create_skill, scope, body), 201)
+
+
+@router.get("/skills")
+def find_skills(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    search = parse_search(
+        request, equals=("name",), ranges={"id": "str", "created": "time"}, sorts=("id", "created")
+    )
+    return page(*find(services, scope, "skills", search))
+
+
+@router.get("/skills/{skill_id}")
+def get_skill(skill_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    return answer(services.crowd.get_skill(scope, skill_id))
+
+
+@router.put("/user-skills")
+async def set_user_skill(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    body = await json_object(request)
+    ids = []
+    for name in ("skill_id", "user_id"):
+        value = body.get(name)
+        if value is None or value == "":
+            raise Invalid(f"{name} is required", code="VALUE_REQUIRED", field=name)
+        ids.append(str(value))  # Toloka user ids are strings; some clients send numbers
+    out = await run_in_threadpool(
+        services.crowd.set_user_skill, scope, ids[0], ids[1], body.get("value")
+    )
+    return answer(user_skill(out))
+
+
+@router.get("/user-skills")
+def find_user_skills(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    search = parse_search(
+        request,
+        equals=("user_id", "skill_id"),
+        ranges={"created": "time", "modified": "time"},
+        sorts=("id", "created", "modified"),
+    )
+    return page(*find(services, scope, "user_skills", search))
+
+
+def user_skill(s: dict[str, Any]) -> dict[str, Any]:
+    """Toloka's user skill: ``value`` rounded, ``exact_value`` as stored, ids as strings."""
+    out = dict(s)
+    exact = out.get("exact_value", out.get("value"))
+    if exact is not None:
+        out["exact_value"] = exact
+        out["value"] = int(round(float(exact)))
+    out["user_id"] = str(out.get("user_id"))
+    out.setdefault("id", f"{out.get('skill_id')}.{out['user_id']}")
+    if "modified" not in out and out.get("updated") is not None:
+        out["modified"] = out["updated"]
+    return out
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+@router.get("/operations/{operation_id}")
+def get_operation(operation_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    synthetic = toloka_ops.parse_synthetic(operation_id)
+    if synthetic is not None:
+        what, action, object_id, at = synthetic
+        getattr(services.crowd, f"get_{what}")(scope, object_id)  # still the caller's?
+        return answer(toloka_ops.done_operation(what, action, object_id, at))
+    return answer(toloka_ops.operation(services.crowd.get_operation(scope, operation_id)))
+
+
+@router.get("/operations/{operation_id}/log")
+def get_operation_log(operation_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    """One item per input object, in input order; synthetic operations have an empty log."""
+    if toloka_ops.parse_synthetic(operation_id) is not None:
+        get_operation(operation_id, scope, services)  # 404 unless it is the caller's
+        return answer([])
+    op = toloka_ops.operation(services.crowd.get_operation(scope, operation_id))
+    entries = services.crowd.operation_log(scope, operation_id)
+    return answer([toloka_ops.log_entry(e, op["type"], i) for i, e in enumerate(entries)])
+
+
+router.include_router(toloka_tasks.router)
+router.include_router(toloka_work.router)
+
+
+# -- anything else -----------------------------------------------------------------------------
+
+
+@router.api_route(
+    "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+def unknown(path: str) -> Response:
+    raise NotFound(f"/api/v1/{path} is not part of taskloom's Toloka API", field="path")

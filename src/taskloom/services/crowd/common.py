@@ -1,0 +1,270 @@
+"""What the crowd services share: ids, cursors, body checks, row lookups inside an app."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Connection, Table, select
+
+from taskloom.errors import Invalid, NotFound
+from taskloom.services.auth import Scope
+from taskloom.store.crowd_tables import (
+    crowd_assignments,
+    crowd_pools,
+    crowd_projects,
+    crowd_skills,
+    crowd_task_suites,
+    crowd_tasks,
+    crowd_workers,
+)
+
+if TYPE_CHECKING:
+    from taskloom.config import Settings
+    from taskloom.jobs.engine import JobEngine
+    from taskloom.store.engine import Store
+
+MAX_LIMIT = 1000
+MAX_TEXT = 100_000
+
+
+class Base:
+    """State every crowd mixin reads."""
+
+    def __init__(self, store: Store, settings: Settings, jobs: JobEngine) -> None:
+        self.store = store
+        self.settings = settings
+        self.jobs = jobs
+        self._pg = store.dialect == "postgresql"
+        self._ph = "%s" if self._pg else "?"
+        self._json_ph = "%s::jsonb" if self._pg else "?"
+
+    def _ts(self, now: datetime) -> Any:
+        """A timestamp as the driver takes it in raw ``executemany`` (see UTCDateTime)."""
+        if self._pg:
+            return now
+        return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# -- paging ------------------------------------------------------------------------------------
+
+
+def check_limit(limit: Any, hi: int = MAX_LIMIT) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= hi:
+        raise Invalid(f"limit is 1 to {hi}", code="invalid_limit", field="limit")
+    return limit
+
+
+def encode_cursor(*values: Any) -> str:
+    out = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(orjson.dumps(out)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, n: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor") from exc
+    if not isinstance(values, list) or len(values) != n:
+        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor")
+    return values
+
+
+def cursor_time(value: Any) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+# -- body checks -------------------------------------------------------------------------------
+
+
+def body_dict(body: Any, field: str = "body") -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Invalid("a JSON object is required", code="object_expected", field=field)
+    return body
+
+
+def opt_str(
+    body: dict[str, Any],
+    key: str,
+    *,
+    path: str | None = None,
+    max_len: int = MAX_TEXT,
+    required: bool = False,
+) -> str | None:
+    v = body.get(key)
+    where = path or key
+    if v is None:
+        if required:
+            raise Invalid(f"{where} is required", code="value_required", field=where)
+        return None
+    if not isinstance(v, str) or (required and not v.strip()) or len(v) > max_len:
+        raise Invalid(
+            f"{where} is a string of at most {max_len} characters",
+            code="string_expected",
+            field=where,
+        )
+    return v
+
+
+def opt_int(
+    body: dict[str, Any],
+    key: str,
+    *,
+    path: str | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+    required: bool = False,
+) -> int | None:
+    v = body.get(key)
+    where = path or key
+    if v is None:
+        if required:
+            raise Invalid(f"{where} is required", code="value_required", field=where)
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise Invalid(f"{where} is an integer", code="integer_expected", field=where)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise Invalid(
+            f"{where} is between {lo} and {hi}" if hi is not None else f"{where} is at least {lo}",
+            code="value_out_of_range",
+            field=where,
+        )
+    return v
+
+
+def opt_float(
+    body: dict[str, Any],
+    key: str,
+    *,
+    path: str | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    required: bool = False,
+) -> float | None:
+    v = body.get(key)
+    where = path or key
+    if v is None:
+        if required:
+            raise Invalid(f"{where} is required", code="value_required", field=where)
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise Invalid(f"{where} is a number", code="float_expected", field=where)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise Invalid(
+            f"{where} is between {lo} and {hi}" if hi is not None else f"{where} is at least {lo}",
+            code="value_out_of_range",
+            field=where,
+        )
+    return float(v)
+
+
+def opt_bool(body: dict[str, Any], key: str, *, path: str | None = None) -> bool | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, bool):
+        raise Invalid(f"{path or key} is true or false", code="boolean_expected", field=path or key)
+    return v
+
+
+def opt_object(body: dict[str, Any], key: str, *, path: str | None = None) -> dict | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise Invalid(f"{path or key} is an object", code="object_expected", field=path or key)
+    return v
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise Invalid(
+                f"{field} is an ISO 8601 date and time", code="invalid_datetime", field=field
+            ) from exc
+    else:
+        raise Invalid(f"{field} is an ISO 8601 date and time", code="invalid_datetime", field=field)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def json_safe(value: Any, field: str) -> Any:
+    """``value`` if it is JSON (stored as given), else Invalid."""
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise Invalid(f"{field} is not JSON", code="invalid_json", field=field) from exc
+    return value
+
+
+# -- lookups inside the app --------------------------------------------------------------------
+
+
+def _row(
+    conn: Connection,
+    table: Table,
+    scope: Scope,
+    obj_id: Any,
+    what: str,
+    *,
+    lock: bool = False,
+    field: str | None = None,
+) -> Any:
+    if not isinstance(obj_id, str) or not obj_id:
+        raise NotFound(f"{what} not found", code=f"{what}_not_found", field=field or f"{what}_id")
+    q = select(table).where(table.c.id == obj_id, table.c.app_id == scope.app_id)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    if row is None:
+        raise NotFound(
+            f"{what} {obj_id!r} not found", code=f"{what}_not_found", field=field or f"{what}_id"
+        )
+    return row
+
+
+def project_row(conn: Connection, scope: Scope, pid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_projects, scope, pid, "project", **kw)
+
+
+def pool_row(conn: Connection, scope: Scope, pid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_pools, scope, pid, "pool", **kw)
+
+
+def skill_row(conn: Connection, scope: Scope, sid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_skills, scope, sid, "skill", **kw)
+
+
+def task_row(conn: Connection, scope: Scope, tid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_tasks, scope, tid, "task", **kw)
+
+
+def suite_row(conn: Connection, scope: Scope, sid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_task_suites, scope, sid, "task_suite", **kw)
+
+
+def worker_row(conn: Connection, scope: Scope, wid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_workers, scope, wid, "worker", **kw)
+
+
+def assignment_row(conn: Connection, scope: Scope, aid: Any, **kw: Any) -> Any:
+    return _row(conn, crowd_assignments, scope, aid, "assignment", **kw)

@@ -1,0 +1,288 @@
+"""Pools: where a project's tasks are issued. CLOSED -> OPEN -> CLOSED ... -> ARCHIVED.
+
+Settings are Toloka's: ``reward_per_assignment``, ``assignment_max_duration_seconds``,
+``will_expire``, ``auto_accept_solutions``, ``defaults``, ``mixer_config``,
+``quality_control`` and ``dynamic_overlap_config`` (checked here, see ``quality.py`` and
+``overlap.py`` for what they do). Other keys a client sends are stored as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from taskloom.errors import Conflict, Invalid
+from taskloom.services.auth import Scope
+from taskloom.services.crowd.common import (
+    Base,
+    body_dict,
+    check_limit,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    json_safe,
+    new_id,
+    opt_bool,
+    opt_float,
+    opt_int,
+    opt_object,
+    opt_str,
+    parse_time,
+    pool_row,
+    project_row,
+    skill_row,
+)
+from taskloom.services.crowd.quality import check_quality_control
+from taskloom.store.crowd_tables import crowd_pools
+from taskloom.store.types import utcnow
+
+POOL_STATUSES = ("OPEN", "CLOSED", "ARCHIVED")
+_READ_ONLY = frozenset(
+    {"id", "status", "created", "last_started", "last_stopped", "last_close_reason", "type"}
+)
+
+
+def pool_public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        **row.data,
+        "status": row.status,
+        "created": row.created_at,
+    }
+
+
+def mixer_counts(data: dict[str, Any]) -> tuple[int, int, int]:
+    """(real, golden, training) tasks per suite; one real task when no mixer is set."""
+    mixer = data.get("mixer_config") or {}
+    if not mixer:
+        return 1, 0, 0
+    return (
+        int(mixer.get("real_tasks_count") or 0),
+        int(mixer.get("golden_tasks_count") or 0),
+        int(mixer.get("training_tasks_count") or 0),
+    )
+
+
+def _check_defaults(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    raw = body_dict(raw, "defaults")
+    for key in ("default_overlap_for_new_tasks", "default_overlap_for_new_task_suites"):
+        opt_int(raw, key, path=f"defaults.{key}", lo=1, hi=100_000)
+    return raw
+
+
+def _check_mixer(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    raw = body_dict(raw, "mixer_config")
+    total = 0
+    for key in ("real_tasks_count", "golden_tasks_count", "training_tasks_count"):
+        total += opt_int(raw, key, path=f"mixer_config.{key}", lo=0, hi=1000) or 0
+    if total == 0:
+        raise Invalid(
+            "a suite needs at least one task: set real_tasks_count",
+            code="value_out_of_range",
+            field="mixer_config.real_tasks_count",
+        )
+    return raw
+
+
+class PoolsMixin(Base):
+    def _check_dynamic_overlap(
+        self, conn: Connection, scope: Scope, raw: Any, output_fields: set[str]
+    ) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        raw = body_dict(raw, "dynamic_overlap_config")
+        p = "dynamic_overlap_config"
+        if raw.get("type", "BASIC") != "BASIC":
+            raise Invalid("type is BASIC", code="value_not_allowed", field=f"{p}.type")
+        opt_int(raw, "max_overlap", path=f"{p}.max_overlap", lo=1, hi=100_000, required=True)
+        opt_float(raw, "min_confidence", path=f"{p}.min_confidence", lo=0, hi=1, required=True)
+        weight = raw.get("answer_weight")
+        if weight is not None:
+            weight = body_dict(weight, f"{p}.answer_weight")
+            skill_row(conn, scope, weight.get("skill_id"), field=f"{p}.answer_weight.skill_id")
+            for key in ("default_skill_value", "max_skill_value"):
+                opt_float(weight, key, path=f"{p}.answer_weight.{key}", lo=0, hi=100)
+        fields = raw.get("fields")
+        if not isinstance(fields, list) or not fields:
+            raise Invalid(
+                "fields lists the output fields whose answers must agree",
+                code="array_expected",
+                field=f"{p}.fields",
+            )
+        for i, f in enumerate(fields):
+            name = f.get("name") if isinstance(f, dict) else None
+            if name not in output_fields:
+                raise Invalid(
+                    f"{name!r} is not a field of the output spec",
+                    code="value_not_allowed",
+                    field=f"{p}.fields.{i}.name",
+                )
+        return raw
+
+    def _pool_data(
+        self,
+        conn: Connection,
+        scope: Scope,
+        body: dict[str, Any],
+        old: dict[str, Any] | None,
+        project: Any,
+    ) -> dict[str, Any]:
+        creating = old is None
+        data = dict(old or {})
+        for key, value in body.items():
+            if key in _READ_ONLY or key == "project_id":
+                continue
+            data[key] = json_safe(value, key)
+        if creating or "private_name" in body:
+            opt_str(body, "private_name", max_len=1000, required=True)
+        for key in ("public_description", "private_comment"):
+            opt_str(body, key)
+        if creating or "reward_per_assignment" in body:
+            opt_float(body, "reward_per_assignment", lo=0, hi=1e9, required=True)
+        if creating or "assignment_max_duration_seconds" in body:
+            opt_int(body, "assignment_max_duration_seconds", lo=1, hi=10**8, required=True)
+        if creating or "will_expire" in body:
+            data["will_expire"] = parse_time(body.get("will_expire"), "will_expire").isoformat()
+        opt_bool(body, "auto_accept_solutions")
+        opt_object(body, "metadata")
+        _check_defaults(data.get("defaults"))
+        _check_mixer(data.get("mixer_config"))
+        _, out = self.specs(project)  # type: ignore[attr-defined]
+        if "quality_control" in body:
+            check_quality_control(
+                body.get("quality_control"),
+                lambda sid, field: skill_row(conn, scope, sid, field=field),
+            )
+        if "dynamic_overlap_config" in body:
+            self._check_dynamic_overlap(
+                conn, scope, body.get("dynamic_overlap_config"), set(out.fields)
+            )
+        return {k: v for k, v in data.items() if v is not None}
+
+    def create_pool(self, scope: Scope, body: Any) -> dict[str, Any]:
+        """A new CLOSED pool of an ACTIVE project."""
+        body = body_dict(body)
+        now = utcnow()
+        with self.store.write() as conn:
+            project = project_row(conn, scope, body.get("project_id"))
+            if project.status != "ACTIVE":
+                raise Conflict(
+                    "the project is archived", code="project_archived", field="project_id"
+                )
+            data = self._pool_data(conn, scope, body, None, project)
+            values = {
+                "id": new_id(),
+                "app_id": scope.app_id,
+                "project_id": project.id,
+                "status": "CLOSED",
+                "data": data,
+                "created_at": now,
+                "updated_at": now,
+            }
+            conn.execute(insert(crowd_pools), values)
+            return pool_public(pool_row(conn, scope, values["id"]))
+
+    def get_pool(self, scope: Scope, pool_id: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            return pool_public(pool_row(conn, scope, pool_id))
+
+    def list_pools(
+        self,
+        scope: Scope,
+        *,
+        project_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        check_limit(limit)
+        t = crowd_pools
+        q = select(t).where(t.c.app_id == scope.app_id)
+        if project_id is not None:
+            q = q.where(t.c.project_id == project_id)
+        if status is not None:
+            if status not in POOL_STATUSES:
+                raise Invalid(f"unknown status {status!r}", code="invalid_status", field="status")
+            q = q.where(t.c.status == status)
+        if cursor:
+            at, last = decode_cursor(cursor, 2)
+            at = cursor_time(at)
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
+        with self.store.read() as conn:
+            rows = conn.execute(q).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        return {"data": [pool_public(r) for r in rows], "cursor": nxt}
+
+    def update_pool(self, scope: Scope, pool_id: str, body: Any) -> dict[str, Any]:
+        body = body_dict(body)
+        with self.store.write() as conn:
+            row = pool_row(conn, scope, pool_id, lock=True)
+            if row.status == "ARCHIVED":
+                raise Conflict("an archived pool cannot change", code="pool_archived")
+            if body.get("project_id") not in (None, row.project_id):
+                raise Invalid("a pool cannot move to another project", field="project_id")
+            project = project_row(conn, scope, row.project_id)
+            data = self._pool_data(conn, scope, body, row.data, project)
+            conn.execute(
+                update(crowd_pools)
+                .where(crowd_pools.c.id == row.id)
+                .values(data=data, updated_at=utcnow())
+            )
+            return pool_public(pool_row(conn, scope, pool_id))
+
+    # -- states ----------------------------------------------------------------------------
+
+    def _move(
+        self, scope: Scope, pool_id: str, to: str, allowed: tuple[str, ...], stamp: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        with self.store.write() as conn:
+            row = pool_row(conn, scope, pool_id, lock=True)
+            if row.status == to:
+                return pool_public(row), False
+            if row.status not in allowed:
+                raise Conflict(
+                    f"a {row.status} pool cannot become {to}",
+                    code="invalid_pool_transition",
+                    field="status",
+                )
+            if to == "OPEN":
+                project = project_row(conn, scope, row.project_id)
+                if project.status != "ACTIVE":
+                    raise Conflict("the project is archived", code="project_archived")
+            self._set_status(conn, row, to, allowed, stamp)
+            return pool_public(pool_row(conn, scope, pool_id)), True
+
+    def _set_status(
+        self, conn: Connection, row: Any, to: str, allowed: tuple[str, ...], stamp: str | None
+    ) -> bool:
+        now = utcnow()
+        data = dict(row.data)
+        if stamp:
+            data[stamp] = now.isoformat()
+        res = conn.execute(
+            update(crowd_pools)
+            .where(crowd_pools.c.id == row.id, crowd_pools.c.status.in_(allowed))
+            .values(status=to, data=data, updated_at=now)
+        )
+        return bool(res.rowcount)
+
+    def open_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+        """(pool, changed): CLOSED -> OPEN; changed is False when it already was open."""
+        return self._move(scope, pool_id, "OPEN", ("CLOSED",), "last_started")
+
+    def close_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+        """(pool, changed): OPEN -> CLOSED."""
+        return self._move(scope, pool_id, "CLOSED", ("OPEN",), "last_stopped")
+
+    def archive_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+        """(pool, changed): CLOSED -> ARCHIVED (an open pool is closed first by the caller)."""
+        return self._move(scope, pool_id, "ARCHIVED", ("CLOSED",), None)

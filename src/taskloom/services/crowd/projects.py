@@ -1,0 +1,186 @@
+"""Crowd projects: a task spec (input, output and view) and the pools that use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from taskloom.crowd.spec import Spec
+from taskloom.errors import Conflict, Invalid
+from taskloom.services.auth import Scope
+from taskloom.services.crowd.common import (
+    Base,
+    body_dict,
+    check_limit,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    json_safe,
+    new_id,
+    opt_object,
+    opt_str,
+    project_row,
+)
+from taskloom.store.crowd_tables import crowd_pools, crowd_projects
+from taskloom.store.types import utcnow
+
+PROJECT_STATUSES = ("ACTIVE", "ARCHIVED")
+ISSUING_TYPES = ("AUTOMATED", "MAP_SELECTOR")
+# set by taskloom, never taken from a body
+_READ_ONLY = frozenset({"id", "status", "created"})
+
+
+def parse_task_spec(raw: Any) -> dict[str, Any]:
+    """The task spec normalised for storage; raises SpecError / Invalid naming the path."""
+    raw = body_dict(raw, "task_spec")
+    inp = Spec.parse(raw.get("input_spec"), where="task_spec.input_spec")
+    out = Spec.parse(raw.get("output_spec"), where="task_spec.output_spec")
+    if not out.fields:
+        raise Invalid(
+            "the output spec needs at least one field",
+            code="invalid_spec",
+            field="task_spec.output_spec",
+        )
+    spec: dict[str, Any] = {"input_spec": inp.to_json(), "output_spec": out.to_json()}
+    view = raw.get("view_spec")
+    if view is not None:
+        if not isinstance(view, dict):
+            raise Invalid(
+                "view_spec is an object", code="object_expected", field="task_spec.view_spec"
+            )
+        spec["view_spec"] = json_safe(view, "task_spec.view_spec")
+    return spec
+
+
+def project_public(row: Any) -> dict[str, Any]:
+    return {"id": row.id, **row.data, "status": row.status, "created": row.created_at}
+
+
+class ProjectsMixin(Base):
+    _spec_cache: dict[tuple[str, Any], tuple[Spec, Spec]]
+
+    def specs(self, project: Any) -> tuple[Spec, Spec]:
+        """(input spec, output spec) of a project row, compiled once per version."""
+        cache = self.__dict__.setdefault("_spec_cache", {})
+        key = (project.id, project.updated_at)
+        hit = cache.get(key)
+        if hit is None:
+            ts = project.data["task_spec"]
+            hit = (
+                Spec.parse(ts["input_spec"], where="task_spec.input_spec"),
+                Spec.parse(ts["output_spec"], where="task_spec.output_spec"),
+            )
+            if len(cache) > 1000:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    def _project_data(self, body: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        data = dict(old or {})
+        for key, value in body.items():
+            if key in _READ_ONLY:
+                continue
+            data[key] = json_safe(value, key)
+        if "public_name" in body or old is None:
+            opt_str(body, "public_name", max_len=1000, required=True)
+        for key in ("public_description", "public_instructions", "private_comment"):
+            opt_str(body, key)
+        if old is None or "task_spec" in body:
+            data["task_spec"] = parse_task_spec(body.get("task_spec"))
+        issuing = body.get("assignments_issuing_type")
+        if issuing is not None and issuing not in ISSUING_TYPES:
+            raise Invalid(
+                f"assignments_issuing_type is one of {', '.join(ISSUING_TYPES)}",
+                code="value_not_allowed",
+                field="assignments_issuing_type",
+            )
+        data.setdefault("assignments_issuing_type", "AUTOMATED")
+        opt_object(body, "metadata")
+        return {k: v for k, v in data.items() if v is not None}
+
+    def create_project(self, scope: Scope, body: Any) -> dict[str, Any]:
+        """A new ACTIVE project; the specs are checked and stored normalised."""
+        data = self._project_data(body_dict(body), None)
+        now = utcnow()
+        values = {
+            "id": new_id(),
+            "app_id": scope.app_id,
+            "status": "ACTIVE",
+            "data": data,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.store.write() as conn:
+            conn.execute(insert(crowd_projects), values)
+            return project_public(project_row(conn, scope, values["id"]))
+
+    def get_project(self, scope: Scope, project_id: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            return project_public(project_row(conn, scope, project_id))
+
+    def list_projects(
+        self,
+        scope: Scope,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Oldest first, paged with a cursor: ``{data, cursor}``."""
+        check_limit(limit)
+        t = crowd_projects
+        q = select(t).where(t.c.app_id == scope.app_id)
+        if status is not None:
+            if status not in PROJECT_STATUSES:
+                raise Invalid(f"unknown status {status!r}", code="invalid_status", field="status")
+            q = q.where(t.c.status == status)
+        if cursor:
+            at, last = decode_cursor(cursor, 2)
+            at = cursor_time(at)
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
+        with self.store.read() as conn:
+            rows = conn.execute(q).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        return {"data": [project_public(r) for r in rows], "cursor": nxt}
+
+    def update_project(self, scope: Scope, project_id: str, body: Any) -> dict[str, Any]:
+        """Replace the fields given (``task_spec`` is checked again)."""
+        body = body_dict(body)
+        with self.store.write() as conn:
+            row = project_row(conn, scope, project_id, lock=True)
+            if row.status == "ARCHIVED":
+                raise Conflict("an archived project cannot change", code="project_archived")
+            data = self._project_data(body, row.data)
+            conn.execute(
+                update(crowd_projects)
+                .where(crowd_projects.c.id == row.id)
+                .values(data=data, updated_at=utcnow())
+            )
+            return project_public(project_row(conn, scope, project_id))
+
+    def archive_project(self, scope: Scope, project_id: str) -> dict[str, Any]:
+        """ARCHIVED; every pool of the project must be closed or archived first."""
+        with self.store.write() as conn:
+            row = project_row(conn, scope, project_id, lock=True)
+            if row.status != "ARCHIVED":
+                open_pool = conn.execute(
+                    select(crowd_pools.c.id).where(
+                        crowd_pools.c.project_id == row.id, crowd_pools.c.status == "OPEN"
+                    )
+                ).first()
+                if open_pool is not None:
+                    raise Conflict(
+                        f"pool {open_pool.id} of this project is open: close it first",
+                        code="project_has_open_pools",
+                        field="project_id",
+                    )
+                conn.execute(
+                    update(crowd_projects)
+                    .where(crowd_projects.c.id == row.id, crowd_projects.c.status == "ACTIVE")
+                    .values(status="ARCHIVED", updated_at=utcnow())
+                )
+            return project_public(project_row(conn, scope, project_id))

@@ -1,0 +1,238 @@
+"""Skills, the skill values of workers, and workers themselves (people who label)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from taskloom.errors import Conflict, Invalid, Unauthorized
+from taskloom.services.auth import Scope, hash_key
+from taskloom.services.crowd.common import (
+    Base,
+    body_dict,
+    check_limit,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    json_safe,
+    new_id,
+    opt_str,
+    skill_row,
+    worker_row,
+)
+from taskloom.store.crowd_tables import crowd_skills, crowd_user_skills, crowd_workers
+from taskloom.store.tables import apps
+from taskloom.store.types import utcnow
+
+WORKER_TOKEN_PREFIX = "tlw_"
+
+
+def skill_public(row: Any) -> dict[str, Any]:
+    return {"id": row.id, **row.data, "name": row.name, "created": row.created_at}
+
+
+def user_skill_public(row: Any) -> dict[str, Any]:
+    return {
+        "id": f"{row.skill_id}:{row.user_id}",
+        "skill_id": row.skill_id,
+        "user_id": row.user_id,
+        "value": int(round(row.value)),
+        "exact_value": row.value,
+        "created": row.created_at,
+        "modified": row.updated_at,
+    }
+
+
+def worker_public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "external_id": row.external_id,
+        "name": row.name,
+        "created": row.created_at,
+    }
+
+
+class WorkersMixin(Base):
+    # -- skills ----------------------------------------------------------------------------
+
+    def create_skill(self, scope: Scope, body: Any) -> dict[str, Any]:
+        body = body_dict(body)
+        name = opt_str(body, "name", max_len=1000, required=True)
+        data = {
+            k: json_safe(v, k)
+            for k, v in body.items()
+            if k not in ("id", "name", "created") and v is not None
+        }
+        values = {
+            "id": new_id(),
+            "app_id": scope.app_id,
+            "name": name,
+            "data": data,
+            "created_at": utcnow(),
+        }
+        with self.store.write() as conn:
+            conn.execute(insert(crowd_skills), values)
+            return skill_public(skill_row(conn, scope, values["id"]))
+
+    def get_skill(self, scope: Scope, skill_id: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            return skill_public(skill_row(conn, scope, skill_id))
+
+    def list_skills(
+        self, scope: Scope, *, name: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        check_limit(limit)
+        t = crowd_skills
+        q = select(t).where(t.c.app_id == scope.app_id)
+        if name is not None:
+            q = q.where(t.c.name == name)
+        if cursor:
+            at, last = decode_cursor(cursor, 2)
+            at = cursor_time(at)
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
+        with self.store.read() as conn:
+            rows = conn.execute(q).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        return {"data": [skill_public(r) for r in rows], "cursor": nxt}
+
+    def set_user_skill(
+        self, scope: Scope, skill_id: str, user_id: str, value: Any
+    ) -> dict[str, Any]:
+        """Set a worker's value (0 to 100) of a skill."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise Invalid(
+                "value is a number from 0 to 100", code="value_out_of_range", field="value"
+            )
+        with self.store.write() as conn:
+            skill_row(conn, scope, skill_id)
+            worker_row(conn, scope, user_id, field="user_id")
+            self._put_user_skill(conn, scope, skill_id, user_id, float(value))
+            row = conn.execute(
+                select(crowd_user_skills).where(
+                    crowd_user_skills.c.skill_id == skill_id, crowd_user_skills.c.user_id == user_id
+                )
+            ).one()
+            return user_skill_public(row)
+
+    def _put_user_skill(
+        self, conn: Connection, scope: Scope, skill_id: str, user_id: str, value: float
+    ) -> None:
+        now = utcnow()
+        t = crowd_user_skills
+        res = conn.execute(
+            update(t)
+            .where(t.c.skill_id == skill_id, t.c.user_id == user_id)
+            .values(value=value, updated_at=now)
+        )
+        if res.rowcount == 0:
+            conn.execute(
+                insert(t),
+                {
+                    "skill_id": skill_id,
+                    "user_id": user_id,
+                    "app_id": scope.app_id,
+                    "value": value,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+
+    def user_skill_values(self, conn: Connection, skill_id: str) -> dict[str, float]:
+        t = crowd_user_skills
+        return {
+            r.user_id: r.value
+            for r in conn.execute(select(t.c.user_id, t.c.value).where(t.c.skill_id == skill_id))
+        }
+
+    def list_user_skills(
+        self,
+        scope: Scope,
+        *,
+        skill_id: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        check_limit(limit)
+        t = crowd_user_skills
+        q = select(t).where(t.c.app_id == scope.app_id)
+        if skill_id is not None:
+            q = q.where(t.c.skill_id == skill_id)
+        if user_id is not None:
+            q = q.where(t.c.user_id == user_id)
+        if cursor:
+            s, u = decode_cursor(cursor, 2)
+            q = q.where(or_(t.c.skill_id > s, and_(t.c.skill_id == s, t.c.user_id > u)))
+        q = q.order_by(t.c.skill_id, t.c.user_id).limit(limit + 1)
+        with self.store.read() as conn:
+            rows = conn.execute(q).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].skill_id, rows[-1].user_id) if more else None
+        return {"data": [user_skill_public(r) for r in rows], "cursor": nxt}
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def register_worker(self, scope: Scope, body: Any = None) -> dict[str, Any]:
+        """A new worker of this app; the answer holds its token, shown this once."""
+        body = body_dict(body if body is not None else {})
+        external_id = opt_str(body, "external_id", max_len=255)
+        name = opt_str(body, "name", max_len=200)
+        token = WORKER_TOKEN_PREFIX + secrets.token_urlsafe(24)
+        values = {
+            "id": new_id(),
+            "app_id": scope.app_id,
+            "external_id": external_id,
+            "name": name,
+            "token_hash": hash_key(token),
+            "created_at": utcnow(),
+        }
+        try:
+            with self.store.write() as conn:
+                if (
+                    external_id is not None
+                    and conn.execute(
+                        select(crowd_workers.c.id).where(
+                            crowd_workers.c.app_id == scope.app_id,
+                            crowd_workers.c.external_id == external_id,
+                        )
+                    ).first()
+                ):
+                    raise Conflict(
+                        f"a worker with external_id {external_id!r} exists",
+                        code="worker_exists",
+                        field="external_id",
+                    )
+                conn.execute(insert(crowd_workers), values)
+        except IntegrityError as exc:  # a concurrent registration of the same external id
+            raise Conflict("that worker exists", code="worker_exists", field="external_id") from exc
+        return {**worker_public(_Obj(values)), "token": token}
+
+    def get_worker(self, scope: Scope, worker_id: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            return worker_public(worker_row(conn, scope, worker_id))
+
+    def worker_scope(self, token: str | None) -> tuple[Scope, str]:
+        """(the app's scope, worker id) of a worker token; Unauthorized if unknown."""
+        if not token:
+            raise Unauthorized("a worker token is required (Authorization: Worker <token>)")
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(crowd_workers.c.id, crowd_workers.c.app_id, apps.c.user_id)
+                .join(apps, apps.c.id == crowd_workers.c.app_id)
+                .where(crowd_workers.c.token_hash == hash_key(token))
+            ).first()
+        if row is None:
+            raise Unauthorized("invalid worker token", code="invalid_worker_token")
+        return Scope(app_id=row.app_id, user_id=row.user_id), row.id
+
+
+class _Obj:
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)

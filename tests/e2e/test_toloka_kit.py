@@ -180,3 +180,54 @@ def test_toloka_kit_rate_limit(toloka_python: str, tmp_path: Path):
     assert out["limited"]["status"] == 429 and out["limited"]["code"] == "TOO_MANY_REQUESTS"
     assert out["limited"]["payload"]["interval"] == "MIN"
     assert out["tasks_after"] == 5
+
+
+def test_toloka_kit_suites_operations_and_skills(
+    toloka_python: str, server: ServerProcess, tmp_path: Path
+):
+    """create_task_suites (its default, asynchronous path), create_task_suites_async,
+    find_operations / get_operations, patch_task_suite, get_user_skills and delete_user_skill."""
+    http = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60
+    )
+    workers = []
+    for name in ("ann", "bob", "cid"):
+        r = http.post("/v1/crowd/workers", json={"name": name})
+        assert r.status_code == 201, r.text
+        workers.append(r.json()["id"])
+    state = tmp_path / "suites.json"
+    state.write_text(json.dumps({"workers": workers}))
+    out = drive(toloka_python, "suites", server, state)
+
+    # the default path: the invalid suite reported by index, the others found by index
+    assert sorted(out["default_suites"]) == ["0", "2"]
+    assert out["default_suite_overlap"] == 2  # the pool's default_overlap_for_new_task_suites
+    assert out["default_suite_errors"]["1"] == {"tasks": "ARRAY_EXPECTED"}
+    op = out["suite_op"]
+    assert op["type"] == "TASK_SUITE.BATCH_CREATE" and op["status"] == "SUCCESS"
+    assert op["class"] == "TaskSuiteCreateBatchOperation"
+    assert op["details"]["success_count"] == 2
+    assert op["log_outputs"] == [["task_suite_id"], ["task_suite_id"]]
+    idem = out["suite_idempotent"]
+    assert idem["same_id"] is True and idem["after"] == idem["before"] == 5
+
+    ops = out["operations"]
+    assert op["id"] in ops["suite_success"] and len(ops["suite_success"]) == 3
+    assert ops["types"] == ["TaskSuiteCreateBatchOperation"]
+    assert ops["paged"] == sorted(ops["paged"]) and len(ops["paged"]) == len(set(ops["paged"]))
+    assert set(ops["suite_success"]) <= set(ops["paged"])
+    assert ops["newest_has_more"] is True and ops["newest"][0] in ops["paged"]
+    assert ops["pool_open"] == []
+
+    patched = out["patched_suite"]
+    assert patched["overlap"] == 4 and patched["issuing_order_override"] == 7.5
+    assert patched["pool_status"] == "OPEN" and patched["task_overlap"] == 4
+    assert patched["lowered"] == 1
+
+    skills = out["user_skills"]
+    assert skills["paged"] == sorted(skills["set"])
+    assert skills["after_delete"] == sorted(skills["set"][1:])
+    assert skills["deleted_again"] == "DOES_NOT_EXIST"
+    # the native API agrees: the first worker lost the skill
+    r = http.get("/v1/crowd/user-skills", params={"user_id": workers[0]})
+    assert r.status_code == 200 and r.json()["data"] == [], r.text

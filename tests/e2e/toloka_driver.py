@@ -293,6 +293,107 @@ def rate_limit(tc: toloka.TolokaClient, state: dict[str, Any]) -> None:
     state["tasks_after"] = count_tasks(tc, pool.id)
 
 
+def suite(pool_id: str, n: int, size: int = 2, **kw: Any) -> toloka.TaskSuite:
+    return toloka.TaskSuite(
+        pool_id=pool_id,
+        tasks=[
+            toloka.Task(input_values={"image": f"https://example.com/s/{n}-{i}.png"})
+            for i in range(size)
+        ],
+        **kw,
+    )
+
+
+def suites_and_more(tc: toloka.TolokaClient, state: dict[str, Any]) -> None:
+    """Task suites through the client's default (asynchronous) path and create_task_suites_async,
+    find_operations / get_operations, patch_task_suite, user skills paged and deleted."""
+    project = new_project(tc)
+    pool = new_pool(tc, project.id, overlap=2)
+    state["pool_id"] = pool.id
+
+    # the default path: async_mode, operation polling, suites found again by index
+    made = tc.create_task_suites(
+        [suite(pool.id, 0), toloka.TaskSuite(pool_id=pool.id, tasks=[]), suite(pool.id, 2, 3)],
+        allow_defaults=True,
+        skip_invalid_items=True,
+    )
+    assert sorted(made.items) == ["0", "2"], made.items
+    assert [len(made.items[i].tasks) for i in ("0", "2")] == [2, 3]
+    assert made.items["2"].tasks[2].input_values["image"].endswith("/2-2.png")
+    state["default_suites"] = {i: s.id for i, s in made.items.items()}
+    state["default_suite_overlap"] = made.items["0"].overlap
+    state["default_suite_errors"] = {
+        k: {f: e.code for f, e in v.items()} for k, v in (made.validation_errors or {}).items()
+    }
+    one = tc.create_task_suite(suite(pool.id, 3, overlap=1))  # one suite, also asynchronous
+    assert one.id and len(one.tasks) == 2 and one.overlap == 1
+
+    # create_task_suites_async + wait_operation, and the same operation_id again
+    op_id = str(uuid.uuid4())
+    async_suites = [suite(pool.id, n, overlap=1) for n in (4, 5)]
+    op = tc.create_task_suites_async(async_suites, operation_id=op_id)
+    op = tc.wait_operation(op, disable_progress=True)
+    log = tc.get_operation_log(op.id)
+    state["suite_op"] = {
+        "id": op.id,
+        "type": op.type.value,
+        "status": op.status.value,
+        "class": type(op).__name__,
+        "details": op.details,
+        "log_outputs": [sorted(i.output) for i in log],
+    }
+    n_before = sum(1 for _ in tc.get_task_suites(pool_id=pool.id))
+    again = tc.create_task_suites_async(async_suites, operation_id=op_id)
+    state["suite_idempotent"] = {
+        "same_id": again.id == op.id,
+        "before": n_before,
+        "after": sum(1 for _ in tc.get_task_suites(pool_id=pool.id, batch_size=2)),
+    }
+
+    # operations: filters, sort, has_more paging (get_operations pages by id_gt)
+    found = tc.find_operations(type="TASK_SUITE.BATCH_CREATE", status="SUCCESS", limit=100)
+    paged = [o.id for o in tc.get_operations(batch_size=1)]
+    newest = tc.find_operations(sort=["-submitted"], limit=1)
+    state["operations"] = {
+        "suite_success": sorted(o.id for o in found.items),
+        "types": sorted({type(o).__name__ for o in found.items}),
+        "paged": paged,
+        "newest": [o.id for o in newest.items],
+        "newest_has_more": newest.has_more,
+        "pool_open": [o.id for o in tc.find_operations(type="POOL.OPEN").items],
+    }
+
+    # patch_task_suite (TaskSuitePatch) and patch_task_suite_overlap_or_min
+    sid = made.items["0"].id
+    patched = tc.patch_task_suite(sid, overlap=4, issuing_order_override=7.5, open_pool=True)
+    state["patched_suite"] = {
+        "overlap": patched.overlap,
+        "issuing_order_override": float(patched.issuing_order_override),
+        "pool_status": tc.get_pool(pool.id).status.value,
+        "task_overlap": tc.get_task(patched.tasks[0].id).overlap,
+    }
+    lowered = tc.patch_task_suite_overlap_or_min(sid, overlap=1)
+    state["patched_suite"]["lowered"] = lowered.overlap
+
+    # user skills: set, page by id, delete
+    skill = tc.create_skill(name="speed")
+    set_ids = [
+        tc.set_user_skill(skill_id=skill.id, user_id=w, value=Decimal(50)).id
+        for w in state["workers"]
+    ]
+    paged_skills = [us.id for us in tc.get_user_skills(skill_id=skill.id, batch_size=1)]
+    tc.delete_user_skill(set_ids[0])
+    state["user_skills"] = {
+        "set": set_ids,
+        "paged": paged_skills,
+        "after_delete": [us.id for us in tc.get_user_skills(skill_id=skill.id)],
+    }
+    try:
+        tc.delete_user_skill(set_ids[0])
+    except DoesNotExistApiError as exc:
+        state["user_skills"]["deleted_again"] = exc.code
+
+
 def bad_token(url: str, state: dict[str, Any]) -> None:
     try:
         client(url, "tlk_not_a_key", retries=0).get_project("x")
@@ -313,6 +414,8 @@ def main() -> None:
         review(tc, state)
     elif phase == "rate_limit":
         rate_limit(tc, state)
+    elif phase == "suites":
+        suites_and_more(tc, state)
     else:
         raise SystemExit(f"unknown phase {phase!r}")
     path.write_text(json.dumps(state, indent=2, default=str))

@@ -404,6 +404,71 @@ def test_task_suites(http, pool):
     assert set(r.json()["validation_errors"]) == {"1"}
 
 
+def test_async_task_suites_patches_and_user_skill_deletes(http, bob, pool, services):
+    suite = {"pool_id": pool["id"], "overlap": 1, "tasks": [task(pool["id"], 0)]}
+    suite["tasks"][0].pop("pool_id", None)
+    op_id = str(uuid.uuid4())
+    q = {"async_mode": "true", "operation_id": op_id.upper(), "skip_invalid_items": "true"}
+    r = http.post("/v1/crowd/task-suites", params=q, json=[suite, {"pool_id": pool["id"]}])
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert op["kind"] == "crowd_suite_batch_create" and op["idempotency_key"] == op_id
+    run_jobs(services)
+    done = http.get(f"/v1/crowd/operations/{op_id}").json()
+    assert done["status"] == "completed" and done["details"]["success_count"] == 1
+    log = http.get(f"/v1/crowd/operations/{op_id}/log").json()["data"]
+    assert [e["type"] for e in log] == ["TASK_SUITE_CREATE"] * 2
+    assert log[1]["output"]["tasks"]["code"] == "VALUE_REQUIRED"
+    sid = log[0]["output"]["task_suite_id"]
+    again = http.post("/v1/crowd/task-suites", params=q, json=[suite])
+    assert again.status_code == 202 and again.json()["id"] == op["id"]
+    no_async = http.post("/v1/crowd/task-suites", params={"operation_id": op_id}, json=[suite])
+    assert error_of(no_async, 422)["details"]["field"] == "operation_id"
+
+    r = http.patch(f"/v1/crowd/task-suites/{sid}", json={"overlap": 3})
+    assert r.status_code == 200 and r.json()["overlap"] == 3, r.text
+    r = http.patch(f"/v1/crowd/task-suites/{sid}/set-overlap-or-min", json={"overlap": 0})
+    assert r.status_code == 200 and r.json()["overlap"] == 0, r.text
+    err = error_of(http.patch(f"/v1/crowd/task-suites/{sid}", json={"tasks": []}), 422)
+    assert err["details"]["field"] == "tasks"
+    error_of(bob.patch(f"/v1/crowd/task-suites/{sid}", json={"overlap": 2}), 404)
+
+    worker = register(http, "ann")
+    skill = http.post("/v1/crowd/skills", json={"name": "speed"}).json()
+    us = http.put(
+        "/v1/crowd/user-skills", json={"skill_id": skill["id"], "user_id": worker["id"], "value": 5}
+    ).json()
+    error_of(bob.delete(f"/v1/crowd/user-skills/{us['id']}"), 404)
+    assert http.delete(f"/v1/crowd/user-skills/{us['id']}").status_code == 204
+    error_of(http.delete(f"/v1/crowd/user-skills/{us['id']}"), 404)
+    error_of(http.delete("/v1/crowd/user-skills/no-separator"), 404)
+    assert http.get("/v1/crowd/user-skills", params={"skill_id": skill["id"]}).json()["data"] == []
+
+
+def test_the_sdk_creates_and_patches_task_suites(sdk, http, pool, services):
+    crowd = sdk.crowd
+    one = {
+        "pool_id": pool["id"],
+        "overlap": 1,
+        "tasks": [{"input_values": {"image": "https://a.b/c"}}],
+    }
+    batch = crowd.create_task_suites([one, {"pool_id": pool["id"]}], skip_invalid_items=True)
+    assert sorted(batch.items) == [0] and sorted(batch.validation_errors) == [1]
+    op = crowd.create_task_suites_async([one, one])
+    run_jobs(services)
+    op = op.refresh()
+    assert op.status == "completed" and [e["success"] for e in op.log()] == [True, True]
+    suite = crowd.get_task_suite(op.log()[0]["output"]["task_suite_id"])
+    assert suite.update(overlap=2, issuing_order_override=1.5).overlap == 2
+    assert suite["issuing_order_override"] == 1.5
+    assert suite.set_overlap_or_min(0).overlap == 0
+    worker = register(http, "bea")
+    skill = crowd.create_skill("care")
+    crowd.set_user_skill(skill.id, worker["id"], 70)
+    crowd.delete_user_skill(skill.id, worker["id"])
+    assert list(crowd.list_user_skills(skill_id=skill.id)) == []
+
+
 # -- tenancy --------------------------------------------------------------------------------------
 
 

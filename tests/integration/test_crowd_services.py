@@ -15,6 +15,7 @@ from taskloom.errors import Conflict, Invalid, NotFound, RateLimited
 from taskloom.jobs.worker import Worker
 from taskloom.runtime import Platform
 from taskloom.services.auth import Scope
+from taskloom.services.crowd import assignments as assignments_module
 from taskloom.services.crowd import issuing as issuing_module
 from taskloom.services.crowd import operations as operations_module
 from taskloom.services.crowd import tasks as tasks_module
@@ -427,6 +428,39 @@ def test_an_expired_assignment_gives_its_overlap_back(crowd, scope, pool, monkey
     with pytest.raises(Conflict):
         crowd.submit_assignment(scope, w1, a["id"], [{"output_values": {"label": "cat"}}])
     assert crowd.request_assignment(scope, w1, pool["id"]) is None  # had it once
+
+
+def test_reading_an_assignment_past_its_time_shows_it_expired(crowd, scope, pool, monkeypatch):
+    """Nobody sees ACTIVE an assignment that can no longer be submitted, even before the
+    pool's next request; and reading it gives its overlap back at once."""
+    (tid,) = add_tasks(crowd, scope, pool, task(pool, overlap=1))
+    (w1,) = workers(crowd, scope, 1)
+    a = crowd.request_assignment(scope, w1, pool["id"])
+    assert crowd.get_task(scope, tid)["remaining_overlap"] == 0
+    listed = crowd.list_assignments(scope, pool_id=pool["id"], status="ACTIVE")["data"]
+    assert [x["id"] for x in listed] == [a["id"]]  # within its time: still ACTIVE
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    monkeypatch.setattr(assignments_module, "utcnow", lambda: later)
+    got = crowd.get_assignment(scope, a["id"])
+    assert got["status"] == "EXPIRED" and got["expired"] == later
+    assert crowd.get_task(scope, tid)["remaining_overlap"] == 1
+    assert crowd.list_assignments(scope, pool_id=pool["id"], status="ACTIVE")["data"] == []
+
+
+def test_listing_assignments_expires_those_past_their_time(crowd, scope, project, monkeypatch):
+    pools = [make_pool(crowd, scope, project) for _ in range(2)]
+    ids = []
+    for p in pools:
+        add_tasks(crowd, scope, p, task(p, overlap=1))
+        (w,) = workers(crowd, scope, 1)
+        ids.append(crowd.request_assignment(scope, w, p["id"])["id"])
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    monkeypatch.setattr(assignments_module, "utcnow", lambda: later)
+    one = crowd.list_assignments(scope, pool_id=pools[0]["id"])["data"]
+    assert [(x["id"], x["status"]) for x in one] == [(ids[0], "EXPIRED")]
+    everything = crowd.list_assignments(scope, status="EXPIRED")["data"]  # the whole app
+    assert sorted(x["id"] for x in everything) == sorted(ids)
+    assert all(x["expired"] == later for x in everything)
 
 
 def test_concurrent_requests_never_share_the_last_slot(crowd, scope, pool):

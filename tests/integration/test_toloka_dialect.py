@@ -235,9 +235,200 @@ def test_other_tenant_sees_404(
     admin: Any,
     make_http: Callable[..., httpx.Client],
 ) -> None:
+    made = toloka.post(f"{V1}/task-suites", json=suite_item(pool["id"], 0, overlap=1)).json()
     other = services.auth.create_user(admin, "stranger")
     headers = {"Authorization": f"OAuth {other['api_key']}"}
     with httpx.Client(base_url=BASE_URL, transport=transport, headers=headers) as c:
+        r = c.patch(f"{V1}/task-suites/{made['id']}", json={"overlap": 2})
+        toloka_error(r, 404, "DOES_NOT_EXIST")
+        r = c.post(f"{V1}/task-suites", params={"async_mode": "true"}, json=[suite_item("x", 1)])
+        assert r.status_code == 202, r.text  # accepted; the item's pool is not theirs
         toloka_error(c.get(f"{V1}/pools/{pool['id']}"), 404, "DOES_NOT_EXIST")
         toloka_error(c.post(f"{V1}/pools/{pool['id']}/open"), 404, "DOES_NOT_EXIST")
         assert c.get(f"{V1}/pools").json() == {"items": [], "has_more": False}
+
+
+# -- task suites: asynchronous batches and patches ----------------------------------------------
+
+
+def suite_item(pool_id: str, n: int, **kw: Any) -> dict[str, Any]:
+    tasks = [{"input_values": {"image": f"https://x.org/{n}-{i}.png"}} for i in range(2)]
+    return {"pool_id": pool_id, "tasks": tasks, **kw}
+
+
+def test_async_task_suites_operation_and_log(
+    toloka: httpx.Client, pool: dict[str, Any], services: Any
+) -> None:
+    pid = pool["id"]
+    op_id = str(uuid.uuid4())
+    q = {"async_mode": "true", "allow_defaults": "true", "skip_invalid_items": "true"}
+    body = [
+        {**suite_item(pid, 0, overlap=2), "__item_idx": "0"},
+        {"pool_id": pid, "tasks": [{"input_values": {"note": 3}}], "__item_idx": "1"},
+        {**suite_item(pid, 2, overlap=1), "__item_idx": "2"},
+    ]
+    r = toloka.post(f"{V1}/task-suites", params={**q, "operation_id": op_id}, json=body)
+    assert r.status_code == 202, r.text
+    op = r.json()
+    assert op["id"] == op_id and op["type"] == "TASK_SUITE.BATCH_CREATE"
+    assert op["status"] == "PENDING"
+    run_jobs(services)
+    op = toloka.get(f"{V1}/operations/{op_id}").json()
+    assert op["status"] == "SUCCESS" and op["type"] == "TASK_SUITE.BATCH_CREATE"
+    assert op["details"]["success_count"] == 2 and op["details"]["not_valid_count"] == 1
+    log = toloka.get(f"{V1}/operations/{op_id}/log").json()
+    assert [e["input"]["__item_idx"] for e in log] == ["0", "1", "2"]
+    assert [e["success"] for e in log] == [True, False, True]
+    assert log[1]["output"]["tasks.0.input_values.note"]["code"] == "STRING_EXPECTED"
+    made = [toloka.get(f"{V1}/task-suites/{e['output']['task_suite_id']}") for e in log[::2]]
+    assert [s.json()["overlap"] for s in made] == [2, 1]  # as sent
+    assert all(len(s.json()["tasks"]) == 2 and s.json()["pool_id"] == pid for s in made)
+    again = toloka.post(f"{V1}/task-suites", params={**q, "operation_id": op_id}, json=body)
+    toloka_error(again, 409, "OPERATION_ALREADY_EXISTS")
+    assert len(toloka.get(f"{V1}/task-suites", params={"pool_id": pid}).json()["items"]) == 2
+
+    # an invalid item without skip_invalid_items: the operation fails, nothing is made
+    r = toloka.post(f"{V1}/task-suites", params={"async_mode": "true"}, json=body[1:2])
+    assert r.status_code == 202, r.text
+    run_jobs(services)
+    failed = toloka.get(f"{V1}/operations/{r.json()['id']}").json()
+    assert failed["status"] == "FAIL"
+    assert failed["details"]["error"]["code"] == "VALIDATION_FAILED"
+    bad = toloka.post(f"{V1}/task-suites", params={"async_mode": "true"}, json=[])
+    toloka_error(bad, 400, "VALIDATION_ERROR")
+    bad = toloka.post(
+        f"{V1}/task-suites", params={"async_mode": "true", "operation_id": "x"}, json=body
+    )
+    toloka_error(bad, 400, "VALIDATION_ERROR")
+
+
+def test_patch_task_suite(toloka: httpx.Client, pool: dict[str, Any]) -> None:
+    q = {"async_mode": "false"}
+    made = toloka.post(f"{V1}/task-suites", params=q, json=suite_item(pool["id"], 0, overlap=3))
+    assert made.status_code == 201, made.text
+    sid = made.json()["id"]
+    r = toloka.patch(
+        f"{V1}/task-suites/{sid}",
+        params={"open_pool": "true"},
+        json={"overlap": 5, "infinite_overlap": False, "issuing_order_override": 12.5},
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["overlap"] == 5 and out["remaining_overlap"] == 5
+    assert out["issuing_order_override"] == 12.5 and ZONELESS.match(out["created"])
+    assert toloka.get(f"{V1}/pools/{pool['id']}").json()["status"] == "OPEN"
+    task = toloka.get(f"{V1}/tasks/{out['tasks'][0]['id']}").json()
+    assert task["overlap"] == 5  # the suite's tasks follow it
+    r = toloka.patch(f"{V1}/task-suites/{sid}", json={"infinite_overlap": True})
+    assert r.status_code == 200 and r.json()["infinite_overlap"] is True, r.text
+    r = toloka.patch(f"{V1}/task-suites/{sid}/set-overlap-or-min", json={"overlap": 1})
+    assert r.status_code == 200 and r.json()["overlap"] == 1, r.text
+    assert r.json()["infinite_overlap"] is False
+    for body in ({"overlap": "two"}, {"pool_id": "x"}, {"issuing_order_override": 1e6}, []):
+        toloka_error(toloka.patch(f"{V1}/task-suites/{sid}", json=body), 400, "VALIDATION_ERROR")
+    toloka_error(
+        toloka.patch(f"{V1}/task-suites/{sid}", params={"open_pool": "maybe"}, json={}),
+        400,
+        "VALIDATION_ERROR",
+    )
+    toloka_error(toloka.patch(f"{V1}/task-suites/nope", json={"overlap": 2}), 404, "DOES_NOT_EXIST")
+
+
+# -- operations search, user skills ------------------------------------------------------------
+
+
+def test_find_operations(toloka: httpx.Client, pool: dict[str, Any], services: Any) -> None:
+    pid = pool["id"]
+    q = {"async_mode": "true", "allow_defaults": "true"}
+    named = str(uuid.uuid4())
+    ops = [
+        toloka.post(f"{V1}/tasks", params={**q, "operation_id": named}, json=[item(pid, 1)]),
+        toloka.post(f"{V1}/task-suites", params=q, json=[suite_item(pid, 2, overlap=1)]),
+    ]
+    run_jobs(services)
+    ops.append(toloka.post(f"{V1}/tasks", params=q, json=[item(pid, 3)]))  # stays PENDING
+    ids = [r.json()["id"] for r in ops]
+    assert ids[0] == named
+
+    every = toloka.get(f"{V1}/operations").json()
+    assert [o["id"] for o in every["items"]] == sorted(ids) and every["has_more"] is False
+    assert all(ZONELESS.match(o["submitted"]) for o in every["items"])
+    by_type = toloka.get(f"{V1}/operations", params={"type": "TASK_SUITE.BATCH_CREATE"}).json()
+    assert [o["id"] for o in by_type["items"]] == [ids[1]]
+    assert by_type["items"][0]["details"]["success_count"] == 1
+    done = toloka.get(
+        f"{V1}/operations", params={"type": "TASK.BATCH_CREATE", "status": "SUCCESS"}
+    ).json()
+    assert [o["id"] for o in done["items"]] == [ids[0]]
+    pending = toloka.get(f"{V1}/operations", params={"status": "PENDING"}).json()
+    assert [o["id"] for o in pending["items"]] == [ids[2]]
+    assert toloka.get(f"{V1}/operations", params={"type": "POOL.OPEN"}).json()["items"] == []
+
+    first = toloka.get(f"{V1}/operations", params={"sort": "id", "limit": 2}).json()
+    assert first["has_more"] is True
+    rest = toloka.get(
+        f"{V1}/operations", params={"sort": "id", "id_gt": first["items"][-1]["id"]}
+    ).json()
+    assert [o["id"] for o in first["items"] + rest["items"]] == sorted(ids)
+    finished = toloka.get(
+        f"{V1}/operations",
+        params={"finished_gte": "2000-01-01T00:00:00", "sort": "-finished"},
+    ).json()
+    assert sorted(o["id"] for o in finished["items"]) == sorted(ids[:2])
+    submitted = toloka.get(f"{V1}/operations", params={"submitted_lt": "2000-01-01T00:00:00"})
+    assert submitted.json()["items"] == []
+
+    for params in (
+        {"type": "NOPE"},
+        {"status": "DONE"},
+        {"sort": "type"},
+        {"submitted_gt": "soon"},
+        {"limit": "-1"},
+    ):
+        toloka_error(toloka.get(f"{V1}/operations", params=params), 400, "VALIDATION_ERROR")
+
+
+def test_user_skills_delete_and_id_paging(
+    toloka: httpx.Client, services: Any, admin: Any, transport: Any
+) -> None:
+    scope = services.auth.scope(admin)
+    users = [services.crowd.register_worker(scope, {"name": f"w{i}"})["id"] for i in range(3)]
+    skill = toloka.post(f"{V1}/skills", json={"name": "accuracy"}).json()
+    for n, user in enumerate(users):
+        r = toloka.put(
+            f"{V1}/user-skills", json={"skill_id": skill["id"], "user_id": user, "value": 10 * n}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == f"{skill['id']}.{user}"
+    ids = sorted(f"{skill['id']}.{u}" for u in users)
+    first = toloka.get(f"{V1}/user-skills", params={"sort": "id", "limit": 2}).json()
+    assert [s["id"] for s in first["items"]] == ids[:2] and first["has_more"] is True
+    rest = toloka.get(f"{V1}/user-skills", params={"sort": "id", "id_gt": ids[1]}).json()
+    assert [s["id"] for s in rest["items"]] == ids[2:] and rest["has_more"] is False
+    ranged = toloka.get(f"{V1}/user-skills", params={"id_gte": ids[1], "id_lte": ids[1]}).json()
+    assert [s["id"] for s in ranged["items"]] == [ids[1]]
+
+    other = services.auth.create_user(admin, "stranger")
+    headers = {"Authorization": f"OAuth {other['api_key']}"}
+    # not closed here: closing a client closes the shared in-process transport
+    c = httpx.Client(base_url=BASE_URL, transport=transport, headers=headers)
+    toloka_error(c.delete(f"{V1}/user-skills/{ids[0]}"), 404, "DOES_NOT_EXIST")
+    assert c.get(f"{V1}/operations").json() == {"items": [], "has_more": False}
+    r = toloka.delete(f"{V1}/user-skills/{ids[0]}")
+    assert r.status_code == 204 and r.content == b"", r.text
+    left = toloka.get(f"{V1}/user-skills", params={"skill_id": skill["id"]}).json()["items"]
+    assert sorted(s["id"] for s in left) == ids[1:]
+    toloka_error(toloka.delete(f"{V1}/user-skills/{ids[0]}"), 404, "DOES_NOT_EXIST")
+    toloka_error(toloka.delete(f"{V1}/user-skills/garbage"), 404, "DOES_NOT_EXIST")
+
+
+def test_time_ranges_filter_searches(toloka: httpx.Client, pool: dict[str, Any]) -> None:
+    q = {"async_mode": "false", "allow_defaults": "true"}
+    made = toloka.post(f"{V1}/tasks", params=q, json=[item(pool["id"], n) for n in range(2)])
+    created = sorted(t["created"] for t in made.json()["items"].values())
+    after = toloka.get(f"{V1}/tasks", params={"created_gte": created[0]}).json()["items"]
+    assert len(after) == 2
+    assert toloka.get(f"{V1}/tasks", params={"created_gt": "2999-01-01T00:00:00"}).json() == {
+        "items": [],
+        "has_more": False,
+    }

@@ -135,6 +135,17 @@ class Task(CrowdObject):
 class TaskSuite(CrowdObject):
     resource = "task-suites"
 
+    def update(self, *, open_pool: bool = False, **changes: Any) -> TaskSuite:
+        """Change ``overlap``, ``infinite_overlap`` or ``issuing_order_override``."""
+        params = {"open_pool": open_pool}
+        return self._set(self.crowd._request("PATCH", self._path, json=changes, params=params))
+
+    def set_overlap_or_min(self, overlap: int) -> TaskSuite:
+        body = {"overlap": overlap}
+        return self._set(
+            self.crowd._request("PATCH", f"{self._path}/set-overlap-or-min", json=body)
+        )
+
 
 class Assignment(CrowdObject):
     """One worker's copy of a task suite: ``tasks``, ``solutions``, ``status``."""
@@ -154,6 +165,18 @@ class TaskBatch:
     ``validation_errors[i]`` maps a field path to ``{"code", "message"}``."""
 
     items: dict[int, Task] = field(default_factory=dict)
+    validation_errors: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.validation_errors
+
+
+@dataclass
+class TaskSuiteBatch:
+    """A synchronous batch of task suites, like :class:`TaskBatch`."""
+
+    items: dict[int, TaskSuite] = field(default_factory=dict)
     validation_errors: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -340,6 +363,10 @@ class Crowd:
         body = {"skill_id": skill_id, "user_id": user_id, "value": value}
         return self._request("PUT", f"{BASE}/user-skills", json=body)
 
+    def delete_user_skill(self, skill_id: str, user_id: str) -> None:
+        """Take the skill's value away from the worker."""
+        self._request("DELETE", f"{BASE}/user-skills/{skill_id}:{user_id}")
+
     def list_user_skills(
         self, *, skill_id: str | None = None, user_id: str | None = None, page_size: int = 100
     ) -> Iterator[dict[str, Any]]:
@@ -411,6 +438,51 @@ class Crowd:
         params = {"allow_defaults": allow_defaults, "open_pool": open_pool}
         out = self._request("POST", f"{BASE}/task-suites", json=suite, params=params)
         return TaskSuite(self, out)
+
+    def create_task_suites(
+        self,
+        suites: Iterable[dict[str, Any]],
+        *,
+        allow_defaults: bool = False,
+        skip_invalid_items: bool = False,
+        open_pool: bool = False,
+    ) -> TaskSuiteBatch:
+        """Several suites in one request; errors as in ``create_tasks``."""
+        params = {
+            "allow_defaults": allow_defaults,
+            "skip_invalid_items": skip_invalid_items,
+            "open_pool": open_pool,
+        }
+        out = self._request(
+            "POST", f"{BASE}/task-suites", json=builtins.list(suites), params=params
+        )
+        return TaskSuiteBatch(
+            items={int(i): TaskSuite(self, t) for i, t in out["items"].items()},
+            validation_errors={int(i): e for i, e in out["validation_errors"].items()},
+        )
+
+    def create_task_suites_async(
+        self,
+        suites: Iterable[dict[str, Any]],
+        *,
+        allow_defaults: bool = False,
+        skip_invalid_items: bool = False,
+        open_pool: bool = False,
+        operation_id: str | None = None,
+    ) -> Operation:
+        """Suites as an operation (kind ``crowd_suite_batch_create``); its log names each
+        ``task_suite_id``. An ``operation_id`` is made up when none is given."""
+        params = {
+            "async_mode": True,
+            "allow_defaults": allow_defaults,
+            "skip_invalid_items": skip_invalid_items,
+            "open_pool": open_pool,
+            "operation_id": operation_id or str(uuid.uuid4()),
+        }
+        out = self._request(
+            "POST", f"{BASE}/task-suites", json=builtins.list(suites), params=params
+        )
+        return Operation(self.client, out)
 
     def get_task_suite(self, suite_id: str) -> TaskSuite:
         return self._get(TaskSuite, suite_id)

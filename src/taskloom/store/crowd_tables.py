@@ -23,7 +23,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    literal_column,
+    or_,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from taskloom.store.tables import metadata
 from taskloom.store.types import BigId, Json, UTCDateTime
@@ -180,8 +184,13 @@ crowd_assignments = Table(
     Column("skipped_at", UTCDateTime, nullable=True),
     Column("expired_at", UTCDateTime, nullable=True),
     Index("ix_crowd_assignments_pool_status", "pool_id", "status"),
-    Index("ix_crowd_assignments_pool_user", "pool_id", "user_id"),
+    # a worker's ACTIVE assignment in a pool, without reading all they ever did there
+    Index("ix_crowd_assignments_pool_user_status", "pool_id", "user_id", "status"),
     Index("ix_crowd_assignments_app_seq", "app_id", "seq"),
+    # the ACTIVE assignments past their time, found without reading the others
+    Index("ix_crowd_assignments_app_status_expires", "app_id", "status", "expires_at"),
+    # "had this worker this suite before?" while issuing suites
+    Index("ix_crowd_assignments_suite_user", "suite_id", "user_id"),
 )
 
 # One row per task of an assignment: who got which task, and (once submitted) the answer.
@@ -206,8 +215,41 @@ crowd_answers = Table(
     Column("score", Float, nullable=True),
     Column("submitted_at", UTCDateTime, nullable=True),
     Index("ix_crowd_answers_task_user", "task_id", "user_id"),
-    Index("ix_crowd_answers_pool_user", "pool_id", "user_id"),
+    # a worker's answers of one kind (control tasks) in a pool, for quality control
+    Index("ix_crowd_answers_pool_user_kind", "pool_id", "user_id", "kind"),
     Index("ix_crowd_answers_pool_status", "pool_id", "status"),
+)
+
+
+def has_slots(table: Table) -> ColumnElement[bool]:
+    """Tasks (or suites) that can still be issued: infinite overlap, or overlap left.
+
+    The partial indexes below hold only these rows, so issuing reads no task whose overlap
+    is used up, however many there are. A query uses them only when its WHERE clause holds
+    this very expression (a literal 0, not a bound parameter, for the planners to see that
+    it implies the index's condition), so build it here, never by hand.
+    """
+    return or_(table.c.infinite_overlap.is_(True), table.c.remaining_overlap > literal_column("0"))
+
+
+def _open_tasks() -> ColumnElement[bool]:
+    return and_(crowd_tasks.c.suite_id.is_(None), has_slots(crowd_tasks))
+
+
+Index(
+    "ix_crowd_tasks_open",
+    crowd_tasks.c.pool_id,
+    crowd_tasks.c.kind,
+    crowd_tasks.c.seq,
+    sqlite_where=_open_tasks(),
+    postgresql_where=_open_tasks(),
+)
+Index(
+    "ix_crowd_task_suites_open",
+    crowd_task_suites.c.pool_id,
+    crowd_task_suites.c.seq,
+    sqlite_where=has_slots(crowd_task_suites),
+    postgresql_where=has_slots(crowd_task_suites),
 )
 
 crowd_bans = Table(

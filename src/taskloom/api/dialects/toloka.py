@@ -8,7 +8,8 @@ the rules live in ``services.crowd``. The parts:
   ``{request_id, code, message, payload}``, zoneless UTC timestamps, search queries.
 * ``toloka_ops``: taskloom jobs as Toloka operations, and the finished operations that stand
   for pool/project transitions (synchronous in taskloom).
-* this module: projects, pools, skills, user skills, operations and their logs.
+* this module: projects, pools, skills, user skills (set, search, delete), operations (get,
+  search) and their logs.
 * ``toloka_tasks``: tasks and task suites (sync and async creation, search, patches).
 * ``toloka_work``: assignments (search, accept/reject) and aggregated solutions.
 
@@ -33,7 +34,7 @@ from taskloom.api.dialects.toloka_http import (
     page,
     parse_search,
 )
-from taskloom.api.dialects.toloka_search import find
+from taskloom.api.dialects.toloka_search import find, user_skill
 from taskloom.errors import Invalid, NotFound
 
 # Not in the OpenAPI schema: that describes the native API; this door is Toloka's own.
@@ -43,6 +44,29 @@ router = APIRouter(
 
 # Read-only fields a client echoes back in PUT bodies; the service owns them.
 _READONLY = ("id", "status", "created", "last_started", "last_stopped", "last_close_reason", "type")
+
+
+# toloka-kit 1.2.3's OperationType values (a search for one taskloom never keeps finds nothing)
+OPERATION_TYPES = frozenset(
+    {
+        "PSEUDO.PSEUDO",
+        "ANALYTICS",
+        "KNOWN_SOLUTIONS.GENERATE",
+        "POOL.ARCHIVE",
+        "POOL.CLONE",
+        "POOL.CLOSE",
+        "POOL.OPEN",
+        "PROJECT.ARCHIVE",
+        "SOLUTION.AGGREGATE",
+        "TASK.BATCH_CREATE",
+        "TASK_SUITE.BATCH_CREATE",
+        "TRAINING.ARCHIVE",
+        "TRAINING.CLONE",
+        "TRAINING.CLOSE",
+        "TRAINING.OPEN",
+        "USER_BONUS.BATCH_CREATE",
+    }
+)
 
 
 def _writable(body: dict[str, Any]) -> dict[str, Any]:
@@ -197,27 +221,64 @@ def find_user_skills(request: Request, scope: TolokaScope, services: ServicesDep
     search = parse_search(
         request,
         equals=("user_id", "skill_id"),
-        ranges={"created": "time", "modified": "time"},
+        ranges={"id": "str", "created": "time", "modified": "time"},
         sorts=("id", "created", "modified"),
     )
     return page(*find(services, scope, "user_skills", search))
 
 
-def user_skill(s: dict[str, Any]) -> dict[str, Any]:
-    """Toloka's user skill: ``value`` rounded, ``exact_value`` as stored, ids as strings."""
-    out = dict(s)
-    exact = out.get("exact_value", out.get("value"))
-    if exact is not None:
-        out["exact_value"] = exact
-        out["value"] = int(round(float(exact)))
-    out["user_id"] = str(out.get("user_id"))
-    out.setdefault("id", f"{out.get('skill_id')}.{out['user_id']}")
-    if "modified" not in out and out.get("updated") is not None:
-        out["modified"] = out["updated"]
-    return out
+@router.delete("/user-skills/{user_skill_id}", status_code=204)
+def delete_user_skill(user_skill_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
+    """toloka-kit's ``delete_user_skill``: the id is ``<skill id>.<user id>`` (as answered)."""
+    sep = "." if "." in user_skill_id else ":"
+    skill_id, _, user_id = user_skill_id.partition(sep)
+    if not skill_id or not user_id:
+        raise NotFound(f"user skill {user_skill_id!r} not found", field="user_skill_id")
+    services.crowd.delete_user_skill(scope, skill_id, user_id)
+    return Response(status_code=204)
 
 
 # -- operations --------------------------------------------------------------------------------
+
+
+@router.get("/operations")
+def find_operations(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
+    """toloka-kit's ``find_operations``: the app's asynchronous crowd operations (batches and
+    aggregations) by ``type``, ``status``, ``id_*``, ``submitted_*``, ``finished_*``. The
+    transitions answered as finished operations (``POOL.OPEN``, ...) are not kept, so a
+    search for their types finds nothing."""
+    search = parse_search(
+        request,
+        equals=("type", "status"),
+        ranges={"id": "str", "submitted": "time", "finished": "time"},
+        sorts=("id", "submitted", "finished"),
+    )
+    equals: dict[str, Any] = {}
+    if "type" in search.equals:
+        kind = search.equals["type"]
+        if kind not in OPERATION_TYPES:
+            raise Invalid(
+                f"type is one of {', '.join(sorted(OPERATION_TYPES))}",
+                code="VALUE_NOT_ALLOWED",
+                field="type",
+            )
+        kinds = [toloka_ops.KINDS[kind]] if kind in toloka_ops.KINDS else []
+        equals["kind"] = kinds
+    if "status" in search.equals:
+        status = search.equals["status"]
+        if status not in toloka_ops.STATUSES:
+            raise Invalid(
+                f"status is one of {', '.join(toloka_ops.STATUSES)}",
+                code="VALUE_NOT_ALLOWED",
+                field="status",
+            )
+        equals["status"] = list(toloka_ops.STATUSES[status])
+    renamed = {"submitted": "created"}
+    search.equals = equals
+    search.ranges = [(renamed.get(n, n), op, v) for n, op, v in search.ranges]
+    search.sort = [(renamed.get(n, n), desc) for n, desc in search.sort]
+    jobs, has_more = find(services, scope, "operations", search)
+    return page([toloka_ops.operation(j) for j in jobs], has_more)
 
 
 @router.get("/operations/{operation_id}")

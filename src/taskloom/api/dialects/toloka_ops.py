@@ -2,13 +2,16 @@
 
 A Toloka *operation* is a taskloom *job*:
 
-=====================  =====================  ==========================
-job kind               Toloka type            parameters
-=====================  =====================  ==========================
-crowd_batch_create     TASK.BATCH_CREATE or   skip_invalid_items,
-                       TASK_SUITE.BATCH_CREATE allow_defaults, open_pool
-crowd_aggregate        SOLUTION.AGGREGATE     pool_id
-=====================  =====================  ==========================
+========================  =======================  ==========================
+job kind                  Toloka type              parameters
+========================  =======================  ==========================
+crowd_batch_create        TASK.BATCH_CREATE        skip_invalid_items,
+crowd_suite_batch_create  TASK_SUITE.BATCH_CREATE  allow_defaults, open_pool
+crowd_aggregate           SOLUTION.AGGREGATE       pool_id
+========================  =======================  ==========================
+
+An operation's id is the ``operation_id`` it was submitted with (the job's idempotency key),
+else the job id: ``GET /operations/{id}`` and the search (``GET /operations``) use the same.
 
 Job states: ``registered``/``pending`` → ``PENDING``, ``in_progress`` → ``RUNNING``,
 ``completed`` → ``SUCCESS``, ``failed``/``cancelled`` → ``FAIL``.
@@ -36,18 +39,27 @@ _STATUS = {
     "cancelled": "FAIL",
 }
 
+KINDS = {
+    "TASK.BATCH_CREATE": "crowd_batch_create",
+    "TASK_SUITE.BATCH_CREATE": "crowd_suite_batch_create",
+    "SOLUTION.AGGREGATE": "crowd_aggregate",
+}
+STATUSES = {
+    "PENDING": ("registered", "pending"),
+    "RUNNING": ("in_progress",),
+    "SUCCESS": ("completed",),
+    "FAIL": ("failed", "cancelled"),
+}
+
 _DETAIL_KEYS = ("total_count", "valid_count", "not_valid_count", "success_count", "failed_count")
 
 
+_TYPES = {kind: name for name, kind in KINDS.items()}
+
+
 def operation_type(job: dict[str, Any]) -> str:
-    kind = job.get("kind") or ""
-    params = job.get("params") or {}
-    if kind == "crowd_aggregate":
-        return "SOLUTION.AGGREGATE"
-    if kind == "crowd_batch_create":
-        what = str(params.get("what") or params.get("objects") or params.get("kind") or "")
-        return "TASK_SUITE.BATCH_CREATE" if "suite" in what else "TASK.BATCH_CREATE"
-    return kind.upper()
+    kind = str(job.get("kind") or "")
+    return _TYPES.get(kind, kind.upper())
 
 
 def operation(job: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +70,7 @@ def operation(job: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         # the client's operation_id names the operation when it gave one (Toloka's rule);
         # the service finds a job by either
-        "id": params.get("operation_id") or job["id"],
+        "id": job.get("idempotency_key") or job["id"],
         "type": operation_type(job),
         "status": _STATUS.get(str(job.get("status")), "PENDING"),
         "submitted": job.get("created_at"),

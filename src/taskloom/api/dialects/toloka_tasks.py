@@ -1,19 +1,24 @@
 """Toloka tasks and task suites: creation (one, a batch, asynchronous), search and patches.
 
-``POST /tasks`` (and ``/task-suites``, synchronous only) reads Toloka's query parameters
-``async_mode``, ``allow_defaults``, ``skip_invalid_items``, ``open_pool`` and ``operation_id``:
+``POST /tasks`` and ``POST /task-suites`` read Toloka's query parameters ``async_mode``,
+``allow_defaults``, ``skip_invalid_items``, ``open_pool`` and ``operation_id``:
 
 * synchronous, one object: ``201`` the task; an invalid one is ``400 VALIDATION_ERROR`` whose
   payload maps each field path to ``{code, message}``.
 * synchronous, a list: ``201 {items: {"0": task}, validation_errors: {"1": {path: {code,
   message}}}}``; when nothing was created (an invalid item without ``skip_invalid_items``, or
   every item invalid) ``400 VALIDATION_ERROR`` with ``{index: {path: {code, message}}}``.
-* ``async_mode=true``: ``202`` a ``TASK.BATCH_CREATE`` operation; its log (``GET
-  /operations/{id}/log``) has one entry per item whose ``input`` is the item as sent, so
+* ``async_mode=true``: ``202`` a ``TASK.BATCH_CREATE`` (``TASK_SUITE.BATCH_CREATE``)
+  operation; its log (``GET /operations/{id}/log``) has one entry per item whose ``input``
+  is the item as sent and whose ``output`` is ``{task_id}`` (``{task_suite_id}``), so
   toloka-kit's default path (async, each item tagged ``__item_idx``) finds its items again.
   A repeated ``operation_id`` creates nothing: ``409 OPERATION_ALREADY_EXISTS``, which
   toloka-kit answers by reading that operation.
 * past the requester's rate limit: ``429 TOO_MANY_REQUESTS``.
+
+``PATCH /task-suites/{id}`` takes toloka-kit's TaskSuitePatch (``overlap``,
+``infinite_overlap``, ``issuing_order_override``; ``open_pool`` in the query) and
+``PATCH /task-suites/{id}/set-overlap-or-min`` its TaskSuiteOverlapPatch, as for tasks.
 """
 
 from __future__ import annotations
@@ -105,12 +110,6 @@ async def _create(request: Request, scope: Scope, services: Services, what: str)
     crowd = services.crowd
 
     if async_mode:
-        if what != "tasks":
-            raise Invalid(
-                "task suites are created synchronously in taskloom: send async_mode=false",
-                code="VALUE_NOT_ALLOWED",
-                field="async_mode",
-            )
         if op_id is not None:
             first = await run_in_threadpool(_existing_operation, services, scope, op_id)
             # a "registered" one never got its items (its request died): submitting again
@@ -122,8 +121,9 @@ async def _create(request: Request, scope: Scope, services: Services, what: str)
                     f"operation {op_id} was already submitted; it created its objects once",
                     {"operation_id": op_id},
                 )
+        submit = crowd.submit_task_batch if what == "tasks" else crowd.submit_suite_batch
         job = await run_in_threadpool(
-            lambda: crowd.submit_task_batch(
+            lambda: submit(
                 scope,
                 items,
                 allow_defaults=allow_defaults,
@@ -246,3 +246,34 @@ def find_task_suites(request: Request, scope: TolokaScope, services: ServicesDep
 @router.get("/task-suites/{suite_id}")
 def get_task_suite(suite_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
     return answer(services.crowd.get_task_suite(scope, suite_id))
+
+
+@router.patch("/task-suites/{suite_id}")
+async def patch_task_suite(
+    suite_id: str, request: Request, scope: TolokaScope, services: ServicesDep
+) -> Response:
+    """toloka-kit's ``patch_task_suite``: the fields given change, the others stay."""
+    body = _clean(await json_object(request))
+    # toloka-kit sends open_pool in the query; a raw client may put it in the body
+    in_body = body.pop("open_pool", None)
+    if in_body is not None and not isinstance(in_body, bool):
+        raise Invalid("open_pool is true or false", code="BOOLEAN_EXPECTED", field="open_pool")
+    open_pool = query_bool(request, "open_pool") or bool(in_body)
+    out = await run_in_threadpool(
+        lambda: services.crowd.update_task_suite(scope, suite_id, body, open_pool=open_pool)
+    )
+    return answer(out)
+
+
+@router.patch("/task-suites/{suite_id}/set-overlap-or-min")
+async def set_suite_overlap_or_min(
+    suite_id: str, request: Request, scope: TolokaScope, services: ServicesDep
+) -> Response:
+    """Lower the suite's overlap to ``overlap``, or to the copies already issued."""
+    body = await json_object(request)
+    if "overlap" not in body or body["overlap"] is None:
+        raise Invalid("overlap is required", code="VALUE_REQUIRED", field="overlap")
+    out = await run_in_threadpool(
+        services.crowd.set_suite_overlap_or_min, scope, suite_id, body["overlap"]
+    )
+    return answer(out)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ScopeDep, ServicesDep
@@ -28,6 +28,7 @@ from taskloom.api.routes.crowd_schemas import (
     ProjectUpdate,
     Review,
     SkillCreate,
+    TaskSuiteUpdate,
     TaskUpdate,
     UserSkillSet,
 )
@@ -282,6 +283,20 @@ def set_user_skill(body: UserSkillSet, scope: ScopeDep, services: ServicesDep) -
     return ok(services.crowd.set_user_skill(scope, body.skill_id, body.user_id, body.value))
 
 
+@router.delete("/user-skills/{user_skill_id}", status_code=204)
+def delete_user_skill(user_skill_id: str, scope: ScopeDep, services: ServicesDep) -> Response:
+    """``<skill id>:<user id>`` (a user skill's ``id``): the worker loses that skill value."""
+    skill_id, sep, user_id = user_skill_id.partition(":")
+    if not sep or not skill_id or not user_id:
+        raise NotFound(
+            "a user skill id is <skill id>:<user id>",
+            code="user_skill_not_found",
+            field="user_skill_id",
+        )
+    services.crowd.delete_user_skill(scope, skill_id, user_id)
+    return Response(status_code=204)
+
+
 @router.get("/user-skills")
 def list_user_skills(
     scope: ScopeDep,
@@ -443,16 +458,32 @@ async def create_task_suites(
     request: Request,
     scope: ScopeDep,
     services: ServicesDep,
+    async_mode: bool = False,
     allow_defaults: bool = False,
     skip_invalid_items: bool = False,
     open_pool: bool = False,
+    operation_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> FastJSONResponse:
     """One task suite ``{pool_id, tasks: [...], overlap, ...}`` or a list; answers as
-    ``POST /tasks`` does synchronously."""
+    ``POST /tasks`` does (``async_mode=true``: 202 an operation of kind
+    ``crowd_suite_batch_create``, whose log names each ``task_suite_id``)."""
     items, one = objects(await json_body(request), "task suite")
+    op_id = operation_id_param(operation_id, async_mode)
+    crowd = services.crowd
     try:
+        if async_mode:
+            job = await run_in_threadpool(
+                crowd.submit_suite_batch,
+                scope,
+                items,
+                allow_defaults=allow_defaults,
+                skip_invalid_items=skip_invalid_items,
+                open_pool=open_pool,
+                operation_id=op_id,
+            )
+            return ok(job, 202)
         out = await run_in_threadpool(
-            services.crowd.create_task_suites,
+            crowd.create_task_suites,
             scope,
             items,
             allow_defaults=allow_defaults,
@@ -480,6 +511,27 @@ def list_task_suites(
 @router.get("/task-suites/{suite_id}")
 def get_task_suite(suite_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_task_suite(scope, suite_id))
+
+
+@router.patch("/task-suites/{suite_id}")
+def update_task_suite(
+    suite_id: str,
+    body: TaskSuiteUpdate,
+    scope: ScopeDep,
+    services: ServicesDep,
+    open_pool: bool = False,
+) -> FastJSONResponse:
+    """``overlap``, ``infinite_overlap``, ``issuing_order_override``; the suite's tasks follow
+    its overlap. ``open_pool=true`` opens its pool when it is closed."""
+    out = services.crowd.update_task_suite(scope, suite_id, body.sent(), open_pool=open_pool)
+    return ok(out)
+
+
+@router.patch("/task-suites/{suite_id}/set-overlap-or-min")
+def set_suite_overlap_or_min(
+    suite_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
+) -> FastJSONResponse:
+    return ok(services.crowd.set_suite_overlap_or_min(scope, suite_id, body.overlap))
 
 
 # -- operations --------------------------------------------------------------------------------

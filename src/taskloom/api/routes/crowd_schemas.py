@@ -133,6 +133,12 @@ class TaskUpdate(CrowdBody):
     baseline_solutions: list[dict[str, Any]] | None = None
 
 
+class TaskSuiteUpdate(CrowdBody):
+    overlap: int | None = Field(default=None, ge=1)
+    infinite_overlap: bool | None = None
+    issuing_order_override: float | None = Field(default=None, ge=-99_999.99999, le=99_999.99999)
+
+
 class OverlapSet(CrowdBody):
     overlap: int = Field(ge=0)
 

@@ -1,7 +1,7 @@
-"""Crowd job kinds: ``crowd_batch_create`` (Toloka's TASK.BATCH_CREATE operation) and
-``crowd_aggregate``. The work itself is in ``services.crowd``; both kinds are idempotent
-(a retried batch skips the items it already logged, a retried aggregation rewrites its own
-results)."""
+"""Crowd job kinds: ``crowd_batch_create`` (Toloka's TASK.BATCH_CREATE operation),
+``crowd_suite_batch_create`` (TASK_SUITE.BATCH_CREATE) and ``crowd_aggregate``. The work
+itself is in ``services.crowd``; every kind is idempotent (a retried batch skips the items it
+already logged, a retried aggregation rewrites its own results)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def run_batch_create(ctx: JobContext, params: BatchCreateParams) -> dict[str, An
     return ctx.services.crowd.run_batch_create(ctx, params)
 
 
+def run_suite_batch_create(ctx: JobContext, params: BatchCreateParams) -> dict[str, Any]:
+    """Create the task suites of an asynchronous batch; log each item."""
+    return ctx.services.crowd.run_suite_batch_create(ctx, params)
+
+
 def run_aggregate(ctx: JobContext, params: AggregateParams) -> dict[str, Any]:
     """Aggregate a pool's answers into one answer per task."""
     return ctx.services.crowd.run_aggregate(ctx, params)
@@ -53,6 +58,15 @@ def register(registry: Registry) -> None:
             run_batch_create,
             "Create crowd tasks in the background (Toloka's TASK.BATCH_CREATE); the items "
             "are stored with the job by services.crowd.submit_task_batch.",
+        )
+    )
+    registry.register(
+        JobKind(
+            "crowd_suite_batch_create",
+            BatchCreateParams,
+            run_suite_batch_create,
+            "Create crowd task suites in the background (Toloka's TASK_SUITE.BATCH_CREATE); "
+            "the items are stored with the job by services.crowd.submit_suite_batch.",
         )
     )
     registry.register(

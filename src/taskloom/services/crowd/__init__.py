@@ -8,7 +8,9 @@ One facade over one module per area, each a mixin on the shared :class:`Base` st
 ``workers``        skills, user skills, workers and their tokens
 ``tasks``          crowd tasks: synchronous batches, reads, overlap changes
 ``suites``         task suites
-``operations``     asynchronous batches (jobs of kind ``crowd_batch_create``), their log
+``operations``     asynchronous batches (jobs of kinds ``crowd_batch_create`` and
+                   ``crowd_suite_batch_create``), their log
+``search``         Toloka-style searches (filters, ranges, sort, limit) of every object
 ``assignments``    issuing, submitting, skipping, expiring and reviewing assignments
 ``quality``        control tasks and quality-control rules (pure)
 ``overlap``        dynamic overlap
@@ -26,6 +28,7 @@ from taskloom.services.crowd.assignments import AssignmentsMixin
 from taskloom.services.crowd.operations import OperationsMixin
 from taskloom.services.crowd.pools import PoolsMixin
 from taskloom.services.crowd.projects import ProjectsMixin
+from taskloom.services.crowd.search import SearchMixin
 from taskloom.services.crowd.suites import SuitesMixin
 from taskloom.services.crowd.tasks import TasksMixin
 from taskloom.services.crowd.workers import WorkersMixin
@@ -42,5 +45,6 @@ class CrowdService(
     OperationsMixin,
     AssignmentsMixin,
     AggregationMixin,
+    SearchMixin,
 ):
     """Requesters' and workers' crowd operations; every method takes the scope first."""

@@ -9,9 +9,10 @@ dynamic overlap, all in the same transaction. A rejection gives the overlap back
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from taskloom.errors import Conflict, Invalid, NotFound
 from taskloom.services.auth import Scope
@@ -36,13 +37,61 @@ from taskloom.store.types import utcnow
 
 STATUSES = ("ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED")
 
+_t, _a = crowd_tasks, crowd_answers
+_TASKS = select(_t.c.id, _t.c.kind, _t.c.known_solutions, _t.c.input_values).where(
+    _t.c.id.in_(bindparam("ids", expanding=True))
+)
+_ANSWER = (
+    update(_a)
+    .where(_a.c.assignment_id == bindparam("aid"), _a.c.position == bindparam("pos"))
+    .values(
+        status=bindparam("new_status"),
+        output_values=bindparam("new_output_values"),
+        score=bindparam("new_score"),
+        submitted_at=bindparam("new_submitted_at"),
+    )
+)
+
+
+def _due(row: Any, now: datetime) -> bool:
+    """ACTIVE past its time: expired, though nothing has said so yet."""
+    return row.status == "ACTIVE" and row.expires_at is not None and row.expires_at < now
+
 
 class AssignmentsMixin(IssuingMixin):
     # -- reading -----------------------------------------------------------------------------
 
     def get_assignment(self, scope: Scope, assignment_id: str) -> dict[str, Any]:
+        """One assignment; an ACTIVE one past its time is expired first (and its overlap
+        given back), so nobody is shown ACTIVE an assignment that can no longer be
+        submitted."""
+        now = utcnow()
         with self.store.read() as conn:
-            return self._public(conn, assignment_row(conn, scope, assignment_id))
+            row = assignment_row(conn, scope, assignment_id)
+            if not _due(row, now):
+                return self._public(conn, row)
+        with self.store.write() as conn:
+            row = assignment_row(conn, scope, assignment_id, lock=True)
+            if _due(row, now) and self._release(conn, row, "EXPIRED", now):
+                row = assignment_row(conn, scope, assignment_id)
+            return self._public(conn, row)
+
+    def _expire_due(self, scope: Scope, pool_id: str | None, now: datetime) -> None:
+        """Expire the app's (or the pool's) ACTIVE assignments past their time: a read
+        finds them (an index holds the ACTIVE ones by expiry); only if there are any, a
+        write expires them."""
+        t = crowd_assignments
+        q = select(t).where(
+            t.c.app_id == scope.app_id, t.c.status == "ACTIVE", t.c.expires_at < now
+        )
+        if pool_id is not None:
+            q = q.where(t.c.pool_id == pool_id)
+        with self.store.read() as conn:
+            if conn.execute(q.limit(1)).first() is None:
+                return
+        with self.store.write() as conn:
+            for row in conn.execute(q).all():
+                self._release(conn, row, "EXPIRED", now)
 
     def list_assignments(
         self,
@@ -55,7 +104,8 @@ class AssignmentsMixin(IssuingMixin):
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Oldest first, paged: ``{data, cursor}``."""
+        """Oldest first, paged: ``{data, cursor}``. ACTIVE assignments past their time are
+        expired first, as in ``get_assignment``."""
         check_limit(limit, 100_000)
         t = crowd_assignments
         q = select(t).where(t.c.app_id == scope.app_id)
@@ -74,6 +124,7 @@ class AssignmentsMixin(IssuingMixin):
             (last,) = decode_cursor(cursor, 1)
             q = q.where(t.c.seq > last)
         q = q.order_by(t.c.seq).limit(limit + 1)
+        self._expire_due(scope, pool_id, utcnow())
         with self.store.read() as conn:
             rows = conn.execute(q).all()
             more = len(rows) > limit
@@ -121,16 +172,9 @@ class AssignmentsMixin(IssuingMixin):
     ) -> dict[str, Any]:
         pool = pool_row(conn, scope, row.pool_id)
         project = project_row(conn, scope, pool.project_id)
-        _, out_spec = self.specs(project)  # type: ignore[attr-defined]
+        in_spec, out_spec = self.specs(project)  # type: ignore[attr-defined]
         clean = self._check_solutions(out_spec, solutions, len(row.task_ids))
-        tasks = {
-            t.id: t
-            for t in conn.execute(
-                select(crowd_tasks.c.id, crowd_tasks.c.kind, crowd_tasks.c.known_solutions).where(
-                    crowd_tasks.c.id.in_(list(row.task_ids))
-                )
-            )
-        }
+        tasks = {t.id: t for t in conn.execute(_TASKS, {"ids": list(row.task_ids)})}
         status = "ACCEPTED" if pool.data.get("auto_accept_solutions") else "SUBMITTED"
         values: dict[str, Any] = {"status": status, "solutions": clean, "submitted_at": now}
         if status == "ACCEPTED":
@@ -141,28 +185,29 @@ class AssignmentsMixin(IssuingMixin):
             .values(**values)
         )
         golden = False
-        a = crowd_answers
+        answers = []
         for pos, (tid, sol) in enumerate(zip(row.task_ids, clean, strict=True)):
             task = tasks.get(tid)
             score = None
             if task is not None and task.kind != "real" and task.known_solutions:
                 score = quality.score(sol["output_values"], task.known_solutions)
                 golden = golden or task.kind == "golden"
-            conn.execute(
-                update(a)
-                .where(a.c.assignment_id == row.id, a.c.position == pos)
-                .values(
-                    status=status, output_values=sol["output_values"], score=score, submitted_at=now
-                )
+            answers.append(
+                {
+                    "aid": row.id,
+                    "pos": pos,
+                    "new_status": status,
+                    "new_output_values": sol["output_values"],
+                    "new_score": score,
+                    "new_submitted_at": now,
+                }
             )
+        conn.execute(_ANSWER, answers)
         if golden and pool.data.get("quality_control"):
             self._apply_quality(conn, scope, pool, row.user_id, now)
         self.grow_overlap(conn, pool, out_spec, row.task_ids)
-        return self._public(
-            conn,
-            conn.execute(select(crowd_assignments).where(crowd_assignments.c.id == row.id)).one(),
-            for_worker=True,
-        )
+        done = SimpleNamespace(**{**row._mapping, **values})
+        return self._public(conn, done, for_worker=True, tasks=tasks, spec=in_spec)
 
     @staticmethod
     def _check_solutions(out_spec: Any, solutions: Any, n: int) -> list[dict[str, Any]]:

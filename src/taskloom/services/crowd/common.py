@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Select, Table, bindparam, select
 
 from taskloom.errors import Invalid, NotFound
 from taskloom.services.auth import Scope
@@ -218,6 +218,8 @@ def json_safe(value: Any, field: str) -> Any:
 
 # -- lookups inside the app --------------------------------------------------------------------
 
+_ROW_QUERIES: dict[tuple[str, bool], Select[Any]] = {}
+
 
 def _row(
     conn: Connection,
@@ -231,10 +233,16 @@ def _row(
 ) -> Any:
     if not isinstance(obj_id, str) or not obj_id:
         raise NotFound(f"{what} not found", code=f"{what}_not_found", field=field or f"{what}_id")
-    q = select(table).where(table.c.id == obj_id, table.c.app_id == scope.app_id)
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = conn.execute(q).first()
+    lock = lock and conn.dialect.name == "postgresql"
+    q = _ROW_QUERIES.get((table.name, lock))
+    if q is None:  # built once: these run several times in every request and submit
+        q = select(table).where(
+            table.c.id == bindparam("obj_id"), table.c.app_id == bindparam("app_id")
+        )
+        if lock:
+            q = q.with_for_update()
+        _ROW_QUERIES[(table.name, lock)] = q
+    row = conn.execute(q, {"obj_id": obj_id, "app_id": scope.app_id}).first()
     if row is None:
         raise NotFound(
             f"{what} {obj_id!r} not found", code=f"{what}_not_found", field=field or f"{what}_id"

@@ -10,19 +10,26 @@ solutions and a hint). Never a task they had before (whatever became of it), nev
 ``reserved_for`` others or ``unavailable_for`` them, nothing while banned.
 
 Expiry is lazy: every request for a pool first expires its ACTIVE assignments past
-``assignment_max_duration_seconds``. Expired, skipped and rejected assignments give their
-overlap back.
+``assignment_max_duration_seconds`` (and so does reading an assignment, see
+``assignments.py``). Expired, skipped and rejected assignments give their overlap back.
+
+A request costs the same in a fresh pool and in one nearly used up: candidates come from
+partial indexes that hold only the tasks and suites with overlap left (``has_slots``), and
+the statements of the hot path are built once, with bound parameters, so that a request
+does not pay for building and keying SQL each time.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, update
 
+from taskloom.crowd.spec import Spec
 from taskloom.errors import Conflict
 from taskloom.services.auth import Scope
 from taskloom.services.crowd.common import (
@@ -37,8 +44,11 @@ from taskloom.store.crowd_tables import (
     crowd_answers,
     crowd_assignments,
     crowd_bans,
+    crowd_pools,
+    crowd_projects,
     crowd_task_suites,
     crowd_tasks,
+    has_slots,
 )
 from taskloom.store.types import utcnow
 
@@ -50,7 +60,68 @@ _STAMP = {
     "SKIPPED": "skipped_at",
     "EXPIRED": "expired_at",
 }
-_PAGE = 200  # candidate tasks read per query while looking for ones a worker may take
+# candidates read per query while looking for ones a worker may take: a few first (most
+# requests take the first one they read), more while they keep being refused
+_FIRST_PAGE, _PAGE = 8, 200
+
+_a, _s, _t, _ans, _b = crowd_assignments, crowd_task_suites, crowd_tasks, crowd_answers, crowd_bans
+_DUE = select(_a).where(
+    _a.c.pool_id == bindparam("pool_id"),
+    _a.c.status == "ACTIVE",
+    _a.c.expires_at < bindparam("now"),
+)
+_ACTIVE = select(_a).where(
+    _a.c.pool_id == bindparam("pool_id"),
+    _a.c.user_id == bindparam("user_id"),
+    _a.c.status == "ACTIVE",
+)
+_BANNED = select(_b.c.id).where(
+    _b.c.user_id == bindparam("user_id"),
+    or_(
+        and_(_b.c.scope == "POOL", _b.c.scope_id == bindparam("pool_id")),
+        and_(_b.c.scope == "PROJECT", _b.c.scope_id == bindparam("project_id")),
+        and_(_b.c.scope == "APP", _b.c.scope_id == bindparam("app_id")),
+    ),
+)
+# candidates in issuing order, from the partial indexes (ix_crowd_task_suites_open,
+# ix_crowd_tasks_open); the worker's own past tasks are skipped by ix_…_suite_user / task_user
+_SUITES = (
+    select(_s)
+    .where(
+        _s.c.pool_id == bindparam("pool_id"),
+        has_slots(_s),
+        _s.c.seq > bindparam("after"),
+        ~exists().where(_a.c.suite_id == _s.c.id, _a.c.user_id == bindparam("user_id")),
+    )
+    .order_by(_s.c.seq)
+    .limit(bindparam("page"))
+)
+_TASKS = (
+    select(
+        _t.c.id, _t.c.seq, _t.c.kind, _t.c.infinite_overlap, _t.c.reserved_for, _t.c.unavailable_for
+    )
+    .where(
+        _t.c.pool_id == bindparam("pool_id"),
+        _t.c.kind == bindparam("kind"),
+        _t.c.suite_id.is_(None),
+        has_slots(_t),
+        _t.c.seq > bindparam("after"),
+        ~exists().where(_ans.c.task_id == _t.c.id, _ans.c.user_id == bindparam("user_id")),
+    )
+    .order_by(_t.c.seq)
+    .limit(bindparam("page"))
+)
+_TAKE = (
+    update(_t)
+    .where(_t.c.id == bindparam("task_id"), _t.c.remaining_overlap > 0)
+    .values(remaining_overlap=_t.c.remaining_overlap - 1)
+)
+_POOL_PROJECTS = (
+    select(crowd_pools.c.id.label("pool_id"), crowd_projects)
+    .join(crowd_projects, crowd_projects.c.id == crowd_pools.c.project_id)
+    .where(crowd_pools.c.id.in_(bindparam("ids", expanding=True)))
+)
+_INPUTS = select(_t.c.id, _t.c.input_values).where(_t.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _allowed(row: Any, who: set[str]) -> bool:
@@ -65,29 +136,41 @@ class IssuingMixin(OverlapMixin):
     # -- reading -----------------------------------------------------------------------------
 
     def _publics(
-        self, conn: Connection, rows: Sequence[Any], *, for_worker: bool = False
+        self,
+        conn: Connection,
+        rows: Sequence[Any],
+        *,
+        for_worker: bool = False,
+        tasks: Mapping[str, Any] | None = None,
+        spec: Spec | None = None,
     ) -> list[dict[str, Any]]:
-        ids = {tid for r in rows for tid in r.task_ids}
-        tasks: dict[str, Any] = {}
-        id_list = list(ids)
-        for start in range(0, len(id_list), 900):
-            for t in conn.execute(
-                select(crowd_tasks.c.id, crowd_tasks.c.pool_id, crowd_tasks.c.input_values).where(
-                    crowd_tasks.c.id.in_(id_list[start : start + 900])
-                )
-            ):
-                tasks[t.id] = t
+        """Assignment rows as dicts. ``tasks`` (id -> a row with ``input_values``) and, for a
+        worker, ``spec`` (the input spec) save reading them again when the caller has them."""
+        if tasks is None:
+            tasks = {}
+            id_list = list({tid for r in rows for tid in r.task_ids})
+            for start in range(0, len(id_list), 900):
+                for t in conn.execute(_INPUTS, {"ids": id_list[start : start + 900]}):
+                    tasks[t.id] = t
         visible: dict[str, Any] = {}
         if for_worker:  # workers do not see hidden input fields
-            visible = self._visible_specs(conn, {r.pool_id for r in rows})
+            if spec is not None:
+                visible = {r.pool_id: spec for r in rows}
+            else:
+                visible = self._visible_specs(conn, {r.pool_id for r in rows})
         out = []
         for r in rows:
-            spec = visible.get(r.pool_id)
+            pool_spec = visible.get(r.pool_id)
             items = []
             for tid in r.task_ids:
                 task = tasks.get(tid)
                 values = task.input_values if task is not None else {}
-                items.append({"id": tid, "input_values": spec.visible(values) if spec else values})
+                items.append(
+                    {
+                        "id": tid,
+                        "input_values": pool_spec.visible(values) if pool_spec else values,
+                    }
+                )
             out.append(
                 {
                     "id": r.id,
@@ -112,20 +195,23 @@ class IssuingMixin(OverlapMixin):
             )
         return out
 
-    def _visible_specs(self, conn: Connection, pool_ids: set[str]) -> dict[str, Any]:
-        from taskloom.store.crowd_tables import crowd_pools, crowd_projects
+    def _visible_specs(self, conn: Connection, pool_ids: set[str]) -> dict[str, Spec]:
+        """pool id -> its project's input spec."""
+        return {
+            r.pool_id: self.specs(r)[0]  # type: ignore[attr-defined]
+            for r in conn.execute(_POOL_PROJECTS, {"ids": list(pool_ids)})
+        }
 
-        out = {}
-        for r in conn.execute(
-            select(crowd_pools.c.id.label("pool_id"), crowd_projects)
-            .join(crowd_projects, crowd_projects.c.id == crowd_pools.c.project_id)
-            .where(crowd_pools.c.id.in_(list(pool_ids)))
-        ):
-            out[r.pool_id] = self.specs(r)[0]  # type: ignore[attr-defined]
-        return out
-
-    def _public(self, conn: Connection, row: Any, *, for_worker: bool = False) -> dict[str, Any]:
-        return self._publics(conn, [row], for_worker=for_worker)[0]
+    def _public(
+        self,
+        conn: Connection,
+        row: Any,
+        *,
+        for_worker: bool = False,
+        tasks: Mapping[str, Any] | None = None,
+        spec: Spec | None = None,
+    ) -> dict[str, Any]:
+        return self._publics(conn, [row], for_worker=for_worker, tasks=tasks, spec=spec)[0]
 
     # -- giving overlap back -------------------------------------------------------------------
 
@@ -172,94 +258,58 @@ class IssuingMixin(OverlapMixin):
         return True
 
     def _expire(self, conn: Connection, pool_id: str, now: datetime) -> int:
-        t = crowd_assignments
-        rows = conn.execute(
-            select(t).where(t.c.pool_id == pool_id, t.c.status == "ACTIVE", t.c.expires_at < now)
-        ).all()
+        rows = conn.execute(_DUE, {"pool_id": pool_id, "now": now}).all()
         return sum(self._release(conn, r, "EXPIRED", now) for r in rows)
 
     # -- issuing -----------------------------------------------------------------------------
 
     def _banned(self, conn: Connection, worker_id: str, pool: Any) -> bool:
-        b = crowd_bans
-        return (
-            conn.execute(
-                select(b.c.id).where(
-                    b.c.user_id == worker_id,
-                    or_(
-                        and_(b.c.scope == "POOL", b.c.scope_id == pool.id),
-                        and_(b.c.scope == "PROJECT", b.c.scope_id == pool.project_id),
-                        and_(b.c.scope == "APP", b.c.scope_id == pool.app_id),
-                    ),
-                )
-            ).first()
-            is not None
-        )
+        params = {
+            "user_id": worker_id,
+            "pool_id": pool.id,
+            "project_id": pool.project_id,
+            "app_id": pool.app_id,
+        }
+        return conn.execute(_BANNED, params).first() is not None
 
     def _pick_suite(self, conn: Connection, pool_id: str, worker_id: str, who: set[str]) -> Any:
-        s, a = crowd_task_suites, crowd_assignments
-        last = 0
+        last, page = 0, _FIRST_PAGE
         while True:
             rows = conn.execute(
-                select(s)
-                .where(
-                    s.c.pool_id == pool_id,
-                    s.c.seq > last,
-                    or_(s.c.infinite_overlap.is_(True), s.c.remaining_overlap > 0),
-                    ~exists().where(a.c.suite_id == s.c.id, a.c.user_id == worker_id),
-                )
-                .order_by(s.c.seq)
-                .limit(_PAGE)
+                _SUITES, {"pool_id": pool_id, "after": last, "user_id": worker_id, "page": page}
             ).all()
             for r in rows:
                 if _allowed(r, who):
                     return r
-            if len(rows) < _PAGE:
+            if len(rows) < page:
                 return None
-            last = rows[-1].seq
+            last, page = rows[-1].seq, _PAGE
 
     def _pick_tasks(
         self, conn: Connection, pool_id: str, kind: str, worker_id: str, who: set[str], n: int
     ) -> list[Any]:
         """Up to ``n`` tasks of ``kind`` (outside suites) this worker may take, oldest first;
         each one's overlap slot taken (a slot lost to a concurrent request is skipped)."""
-        t, a = crowd_tasks, crowd_answers
         picked: list[Any] = []
-        last = 0
+        last, page = 0, max(_FIRST_PAGE, 2 * n)
         while n > len(picked):
-            rows = conn.execute(
-                select(t.c.id, t.c.seq, t.c.infinite_overlap, t.c.reserved_for, t.c.unavailable_for)
-                .where(
-                    t.c.pool_id == pool_id,
-                    t.c.kind == kind,
-                    t.c.suite_id.is_(None),
-                    t.c.seq > last,
-                    or_(t.c.infinite_overlap.is_(True), t.c.remaining_overlap > 0),
-                    ~exists().where(a.c.task_id == t.c.id, a.c.user_id == worker_id),
-                )
-                .order_by(t.c.seq)
-                .limit(_PAGE)
-            ).all()
+            params = {"pool_id": pool_id, "kind": kind, "after": last, "user_id": worker_id}
+            rows = conn.execute(_TASKS, {**params, "page": min(page, _PAGE)}).all()
             for r in rows:
                 if len(picked) == n:
                     break
                 if not _allowed(r, who):
                     continue
-                if not r.infinite_overlap:
-                    res = conn.execute(
-                        update(t)
-                        .where(t.c.id == r.id, t.c.remaining_overlap > 0)
-                        .values(remaining_overlap=t.c.remaining_overlap - 1)
-                    )
-                    if not res.rowcount:
-                        continue
+                if not r.infinite_overlap and not conn.execute(_TAKE, {"task_id": r.id}).rowcount:
+                    continue  # a concurrent request took the last slot
                 picked.append(r)
-            if len(rows) < _PAGE:
+            if len(rows) < min(page, _PAGE):
                 break
-            last = rows[-1].seq
+            last, page = rows[-1].seq, _PAGE
         return picked
 
-    def _take_suite(self, conn: Connection, suite: Any) -> list[str] | None:
+    def _take_suite(self, conn: Connection, suite: Any) -> list[Any] | None:
+        """The suite's tasks (id, kind) in order, its overlap slot taken; None if lost."""
         s, t = crowd_task_suites, crowd_tasks
         if not suite.infinite_overlap:
             res = conn.execute(
@@ -274,75 +324,67 @@ class IssuingMixin(OverlapMixin):
                 .where(t.c.suite_id == suite.id, t.c.remaining_overlap > 0)
                 .values(remaining_overlap=t.c.remaining_overlap - 1)
             )
-        return [
-            r.id
-            for r in conn.execute(select(t.c.id).where(t.c.suite_id == suite.id).order_by(t.c.seq))
-        ]
+        return list(
+            conn.execute(select(t.c.id, t.c.kind).where(t.c.suite_id == suite.id).order_by(t.c.seq))
+        )
 
     def _issue(
         self, conn: Connection, scope: Scope, pool: Any, worker: Any, now: datetime
-    ) -> str | None:
+    ) -> SimpleNamespace | None:
+        """A new assignment for the worker, as the row it inserted; None if nothing is left."""
         who = {worker.id} | ({worker.external_id} if worker.external_id else set())
         suite = self._pick_suite(conn, pool.id, worker.id, who)
-        task_ids = self._take_suite(conn, suite) if suite is not None else None
-        if task_ids:
+        tasks = self._take_suite(conn, suite) if suite is not None else None
+        if tasks:
             suite_id, mixed = suite.id, False
         else:
             real, golden, training = mixer_counts(pool.data)
-            picked = self._pick_tasks(conn, pool.id, "real", worker.id, who, real)
-            if real and not picked:
+            tasks = self._pick_tasks(conn, pool.id, "real", worker.id, who, real)
+            if real and not tasks:
                 return None
             extra = self._pick_tasks(conn, pool.id, "golden", worker.id, who, golden)
             extra += self._pick_tasks(conn, pool.id, "training", worker.id, who, training)
-            if not picked and not extra:
+            if not tasks and not extra:
                 return None
-            task_ids = [r.id for r in picked]
             for r in extra:  # control tasks at random places, so they cannot be told apart
-                task_ids.insert(random.randint(0, len(task_ids)), r.id)
+                tasks.insert(random.randint(0, len(tasks)), r)
             suite_id, mixed = new_id(), True
-        kinds = {
-            r.id: r.kind
-            for r in conn.execute(
-                select(crowd_tasks.c.id, crowd_tasks.c.kind).where(crowd_tasks.c.id.in_(task_ids))
-            )
-        }
         aid = new_id()
         seconds = pool.data.get("assignment_max_duration_seconds")
-        conn.execute(
-            insert(crowd_assignments),
-            {
-                "id": aid,
-                "app_id": scope.app_id,
-                "pool_id": pool.id,
-                "suite_id": suite_id,
-                "user_id": worker.id,
-                "status": "ACTIVE",
-                "task_ids": task_ids,
-                "solutions": None,
-                "reward": float(pool.data.get("reward_per_assignment") or 0.0),
-                "mixed": mixed,
-                "automerged": False,
-                "public_comment": None,
-                "created_at": now,
-                "expires_at": now + timedelta(seconds=seconds) if seconds else None,
-            },
-        )
+        values = {
+            "id": aid,
+            "app_id": scope.app_id,
+            "pool_id": pool.id,
+            "suite_id": suite_id,
+            "user_id": worker.id,
+            "status": "ACTIVE",
+            "task_ids": [r.id for r in tasks],
+            "solutions": None,
+            "reward": float(pool.data.get("reward_per_assignment") or 0.0),
+            "mixed": mixed,
+            "automerged": False,
+            "public_comment": None,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=seconds) if seconds else None,
+        }
+        conn.execute(insert(crowd_assignments), values)
         conn.execute(
             insert(crowd_answers),
             [
                 {
                     "assignment_id": aid,
                     "position": i,
-                    "task_id": tid,
+                    "task_id": r.id,
                     "pool_id": pool.id,
                     "user_id": worker.id,
-                    "kind": kinds[tid],
+                    "kind": r.kind,
                     "status": "ACTIVE",
                 }
-                for i, tid in enumerate(task_ids)
+                for i, r in enumerate(tasks)
             ],
         )
-        return aid
+        stamps = dict.fromkeys(_STAMP.values())
+        return SimpleNamespace(**values, **stamps)
 
     def request_assignment(
         self, scope: Scope, worker_id: str, pool_id: str
@@ -361,17 +403,11 @@ class IssuingMixin(OverlapMixin):
                 raise Conflict("the pool has expired", code="pool_expired", field="pool_id")
             if self._banned(conn, worker.id, pool):
                 return None
-            t = crowd_assignments
-            active = conn.execute(
-                select(t).where(
-                    t.c.pool_id == pool.id, t.c.user_id == worker.id, t.c.status == "ACTIVE"
-                )
-            ).first()
+            active: Any = conn.execute(_ACTIVE, {"pool_id": pool.id, "user_id": worker.id}).first()
             if active is None:
-                aid = self._issue(conn, scope, pool, worker, now)
-                if aid is None:
+                active = self._issue(conn, scope, pool, worker, now)
+                if active is None:
                     return None
-                active = conn.execute(select(t).where(t.c.id == aid)).one()
             return self._public(conn, active, for_worker=True)
 
     def is_banned(self, scope: Scope, worker_id: str, pool_id: str) -> bool:

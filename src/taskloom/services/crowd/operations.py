@@ -1,21 +1,24 @@
-"""Asynchronous task batches: Toloka's ``TASK.BATCH_CREATE`` operation as a taskloom job.
+"""Asynchronous batches: Toloka's ``TASK.BATCH_CREATE`` and ``TASK_SUITE.BATCH_CREATE``
+operations as taskloom jobs (kinds ``crowd_batch_create`` and ``crowd_suite_batch_create``).
 
-``submit_task_batch`` counts the batch against the requester's rate limit, accepts a job
-of kind ``crowd_batch_create`` (idempotency key = ``operation_id``), stores the items in
-``crowd_operation_items`` and only then queues the job, so a worker that dies mid-way
-leaves a job the reaper re-queues with its items still there. The job writes its tasks in
-chunks, each in one transaction with the log entries of its items; a retried attempt skips
-the items already logged, so no task is created twice.
+``submit_task_batch`` / ``submit_suite_batch`` count the batch against the requester's rate
+limit (tasks sent; for suites, the tasks inside them), accept a job (idempotency key =
+``operation_id``), store the items in ``crowd_operation_items`` and only then queue the job,
+so a worker that dies mid-way leaves a job the reaper re-queues with its items still there.
+The job writes its objects in chunks, each in one transaction with the log entries of its
+items; a retried attempt skips the items already logged, so nothing is created twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import and_, func, or_, select
 
-from taskloom.errors import Invalid, JobFailed, NotFound
+from taskloom.errors import Conflict, Invalid, JobFailed, NotFound
 from taskloom.services.auth import Scope
 from taskloom.services.crowd.common import Base
 from taskloom.services.crowd.tasks import check_items
@@ -27,9 +30,16 @@ if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
 
 BATCH_KIND = "crowd_batch_create"
+SUITE_BATCH_KIND = "crowd_suite_batch_create"
 AGGREGATE_KIND = "crowd_aggregate"
-CROWD_KINDS = (BATCH_KIND, AGGREGATE_KIND)
-CHUNK = 5_000
+BATCH_KINDS = (BATCH_KIND, SUITE_BATCH_KIND)
+CROWD_KINDS = (BATCH_KIND, SUITE_BATCH_KIND, AGGREGATE_KIND)
+CHUNK = 5_000  # tasks per write transaction
+# what a batch job creates: its log's entry type and the key of the created object's id
+_CREATES = {
+    BATCH_KIND: ("TASK_CREATE", "task_id"),
+    SUITE_BATCH_KIND: ("TASK_SUITE_CREATE", "task_suite_id"),
+}
 
 
 def details_of(job: dict[str, Any]) -> dict[str, Any] | None:
@@ -39,6 +49,31 @@ def details_of(job: dict[str, Any]) -> dict[str, Any] | None:
         return result["details"]
     error = job.get("error") or {}
     return (error.get("details") or {}).get("details")
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One valid item of a batch: its position among the pending items, the id of what it
+    creates, the suite row (None for a task) and its task rows."""
+
+    position: str
+    object_id: str
+    suite: dict[str, Any] | None
+    rows: list[tuple[Any, ...]]
+
+
+def _chunks(units: list[_Unit]) -> Iterator[list[_Unit]]:
+    """Consecutive units of about ``CHUNK`` tasks each (a suite is never split)."""
+    chunk: list[_Unit] = []
+    size = 0
+    for u in units:
+        if chunk and size + len(u.rows) > CHUNK:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(u)
+        size += len(u.rows)
+    if chunk:
+        yield chunk
 
 
 class OperationsMixin(Base):
@@ -80,11 +115,64 @@ class OperationsMixin(Base):
         """Accept a batch to create in the background; the operation (job dict) answers.
         The same ``operation_id`` again creates nothing and answers the first operation."""
         items = check_items(items)
+        return self._submit_batch(
+            scope,
+            BATCH_KIND,
+            items,
+            len(items),
+            allow_defaults=allow_defaults,
+            skip_invalid_items=skip_invalid_items,
+            open_pool=open_pool,
+            operation_id=operation_id,
+        )
+
+    def submit_suite_batch(
+        self,
+        scope: Scope,
+        items: Any,
+        *,
+        allow_defaults: bool = False,
+        skip_invalid_items: bool = False,
+        open_pool: bool = False,
+        operation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``submit_task_batch`` for task suites (a job of kind ``crowd_suite_batch_create``);
+        the rate limit counts the tasks inside the suites (at least one per item)."""
+        items = check_items(items, "task suites")
+        tasks = sum(
+            max(1, len(i["tasks"]))
+            if isinstance(i, dict) and isinstance(i.get("tasks"), list)
+            else 1
+            for i in items
+        )
+        return self._submit_batch(
+            scope,
+            SUITE_BATCH_KIND,
+            items,
+            tasks,
+            allow_defaults=allow_defaults,
+            skip_invalid_items=skip_invalid_items,
+            open_pool=open_pool,
+            operation_id=operation_id,
+        )
+
+    def _submit_batch(
+        self,
+        scope: Scope,
+        kind: str,
+        items: list[Any],
+        n_tasks: int,
+        *,
+        allow_defaults: bool,
+        skip_invalid_items: bool,
+        open_pool: bool,
+        operation_id: str | None,
+    ) -> dict[str, Any]:
         if operation_id is not None:
             if not isinstance(operation_id, str) or not 1 <= len(operation_id) <= 255:
                 raise Invalid("1 to 255 characters", field="operation_id")
             try:
-                return self._resume(scope, self._find_job(scope, operation_id), items)
+                return self._resume(scope, self._find_job(scope, operation_id), kind, items)
             except NotFound:
                 pass
         try:
@@ -93,7 +181,7 @@ class OperationsMixin(Base):
             raise Invalid("the items are not JSON", field="items") from exc
         now = utcnow()
         with self.store.write() as conn:
-            self.consume_rate(conn, scope, len(items), now)  # type: ignore[attr-defined]
+            self.consume_rate(conn, scope, n_tasks, now)  # type: ignore[attr-defined]
         params = {
             "requester_id": scope.user_id,
             "allow_defaults": bool(allow_defaults),
@@ -103,10 +191,10 @@ class OperationsMixin(Base):
             "operation_id": operation_id,
         }
         job, created = self.jobs.submit(
-            scope, BATCH_KIND, params, idempotency_key=operation_id, queue=False
+            scope, kind, params, idempotency_key=operation_id, queue=False
         )
         if not created:  # a concurrent request with the same operation_id won
-            return self._resume(scope, job, items)
+            return self._resume(scope, job, kind, items)
         self._stage(job["id"], staged)
         job = self.jobs.enqueue(scope, job["id"])
         return {**job, "details": None}
@@ -124,9 +212,19 @@ class OperationsMixin(Base):
                 [(job_id, i, raw) for i, raw in staged],
             )
 
-    def _resume(self, scope: Scope, job: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+    def _resume(
+        self, scope: Scope, job: dict[str, Any], kind: str, items: list[Any]
+    ) -> dict[str, Any]:
         """A repeated operation_id: the first operation. One whose request died before its
-        items were stored takes this request's items and is queued now."""
+        items were stored takes this request's items and is queued now. An operation_id
+        already used by another kind of operation is a conflict."""
+        if job["kind"] != kind:
+            raise Conflict(
+                f"operation_id {job.get('idempotency_key')!r} names an operation of another "
+                f"kind ({job['kind']})",
+                code="operation_id_in_use",
+                field="operation_id",
+            )
         if job["status"] == "registered":
             self._stage(job["id"], [(i, orjson.dumps(x).decode()) for i, x in enumerate(items)])
             job = self.jobs.enqueue(scope, job["id"])
@@ -142,7 +240,7 @@ class OperationsMixin(Base):
                 .where(t.c.job_id == job["id"], t.c.success.is_not(None))
                 .order_by(t.c.idx)
             ).all()
-        kind = "TASK_CREATE"
+        kind = _CREATES.get(job["kind"], ("TASK_CREATE", ""))[0]
         return [
             {"type": kind, "success": r.success, "input": r.input, "output": r.output or {}}
             for r in rows
@@ -165,6 +263,32 @@ class OperationsMixin(Base):
 
     def run_batch_create(self, ctx: JobContext, params: Any) -> dict[str, Any]:
         """The body of a ``crowd_batch_create`` job."""
+        return self._run_batch(ctx, params, BATCH_KIND)
+
+    def run_suite_batch_create(self, ctx: JobContext, params: Any) -> dict[str, Any]:
+        """The body of a ``crowd_suite_batch_create`` job."""
+        return self._run_batch(ctx, params, SUITE_BATCH_KIND)
+
+    def _prepare(
+        self, scope: Scope, kind: str, items: list[Any], pools: Any, allow_defaults: bool
+    ) -> tuple[list[_Unit], dict[str, Any]]:
+        """``(units, errors by position)``: a unit is one valid item ready to insert."""
+        now = utcnow()
+        if kind == BATCH_KIND:
+            rows, created, errors = self.prepare_tasks(  # type: ignore[attr-defined]
+                scope, items, pools, allow_defaults, now
+            )
+            units = [
+                _Unit(pos, row[0], None, [row])
+                for row, pos in zip(rows, created, strict=True)  # created: positions, in order
+            ]
+            return units, errors
+        ready, errors = self.prepare_suites(  # type: ignore[attr-defined]
+            scope, items, pools, allow_defaults, now
+        )
+        return [_Unit(pos, suite["id"], suite, rows) for pos, suite, rows in ready], errors
+
+    def _run_batch(self, ctx: JobContext, params: Any, kind: str) -> dict[str, Any]:
         scope = Scope(app_id=ctx.scope.app_id, user_id=params.requester_id)
         job_id = ctx.job_id
         t = crowd_operation_items
@@ -175,46 +299,51 @@ class OperationsMixin(Base):
                 .order_by(t.c.idx)
             ).all()
             pools = self.pool_infos(conn, scope, [r.input for r in pending])  # type: ignore[attr-defined]
-        ctx.progress(1.0, f"checking {len(pending)} tasks")
-        now = utcnow()
+        what = "task suites" if kind == SUITE_BATCH_KIND else "tasks"
+        id_key = _CREATES[kind][1]
+        ctx.progress(1.0, f"checking {len(pending)} {what}")
         idxs = [r.idx for r in pending]
-        rows, created, errors = self.prepare_tasks(  # type: ignore[attr-defined]
-            scope, [r.input for r in pending], pools, params.allow_defaults, now
+        units, errors = self._prepare(
+            scope, kind, [r.input for r in pending], pools, params.allow_defaults
         )
         invalid = [(False, errs, idxs[int(pos)]) for pos, errs in errors.items()]
         if errors and not params.skip_invalid_items:
-            refused = [(False, None, idxs[int(pos)]) for pos in created]
+            refused = [(False, None, idxs[int(u.position)]) for u in units]
             with self.store.write() as conn:
                 self._log_items(conn, job_id, invalid + refused)
             details = self._details(job_id, params.total_count)
             raise JobFailed(
-                f"{details['not_valid_count']} of {details['total_count']} tasks are not "
+                f"{details['not_valid_count']} of {details['total_count']} {what} are not "
                 "valid, so none was created (skip_invalid_items is false)",
                 code="validation_failed",
                 details={"details": details},
             )
         with self.store.write() as conn:
             self._log_items(conn, job_id, invalid)
-        positions = list(created)  # str(position in pending) of each row, in order
         used: set[str] = set()
-        for start in range(0, len(rows), CHUNK):
+        done = 0
+        for chunk in _chunks(units):
             ctx.progress(
-                1.0 + 98.0 * start / max(len(rows), 1), f"created {start} of {len(rows)} tasks"
+                1.0 + 98.0 * done / max(len(units), 1), f"created {done} of {len(units)} {what}"
             )
-            chunk = rows[start : start + CHUNK]
-            chunk_used = {r[2] for r in chunk}
+            chunk_used = {u.rows[0][2] if u.suite is None else u.suite["pool_id"] for u in chunk}
             with self.store.write() as conn:
                 self.recheck_pools(conn, scope, chunk_used)  # type: ignore[attr-defined]
-                self.insert_task_rows(conn, chunk)  # type: ignore[attr-defined]
+                if kind == BATCH_KIND:
+                    self.insert_task_rows(conn, [u.rows[0] for u in chunk])  # type: ignore[attr-defined]
+                else:
+                    self.insert_suites(  # type: ignore[attr-defined]
+                        conn,
+                        [u.suite for u in chunk],
+                        [row for u in chunk for row in u.rows],
+                    )
                 self._log_items(
                     conn,
                     job_id,
-                    [
-                        (True, {"task_id": row[0]}, idxs[int(pos)])
-                        for row, pos in zip(chunk, positions[start : start + CHUNK], strict=True)
-                    ],
+                    [(True, {id_key: u.object_id}, idxs[int(u.position)]) for u in chunk],
                 )
             used |= chunk_used
+            done += len(chunk)
         if params.open_pool and used:
             with self.store.write() as conn:
                 self.open_closed_pools(conn, used)  # type: ignore[attr-defined]

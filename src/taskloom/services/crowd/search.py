@@ -4,8 +4,14 @@ Toloka's clients page by filtering rather than with cursors: they sort by ``id``
 ``id_gt=<the last id seen>`` (``task_id_gt`` for aggregated solutions), and they ask for an
 id range (``id_gte``/``id_lte``, compared as strings) to find the objects of a batch. The
 native ``list_*`` methods of ``services.crowd`` page with opaque cursors in creation order,
-so this module answers the Toloka form. It reads only, always inside the caller's app, and
-returns ``(rows, has_more)``; turning rows into objects stays with ``services.crowd``.
+so this module answers the Toloka form. It reads only, always inside the caller's app, in one
+read transaction: one query for the page and, for task suites and assignments, one more for
+their tasks. The objects are the ones ``get_*`` answers (the same row-to-object functions).
+
+Searchable: ``projects pools skills user_skills tasks task_suites assignments operations``
+and ``aggregated`` (the results of one aggregation job). An operation's ``id`` is the
+``operation_id`` it was submitted with, else its job id (what ``get_operation`` accepts); a
+user skill's is ``<skill id>.<user id>``, compared as the pair (skill id, user id).
 """
 
 from __future__ import annotations
@@ -15,10 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, exists, select
+from sqlalchemy import Connection, Table, and_, exists, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 from taskloom.errors import Invalid
+from taskloom.jobs.engine import public as job_public
 from taskloom.services.auth import Scope
+from taskloom.services.crowd.common import Base
+from taskloom.services.crowd.operations import CROWD_KINDS, details_of
+from taskloom.services.crowd.pools import pool_public
+from taskloom.services.crowd.projects import project_public
+from taskloom.services.crowd.tasks import task_public
+from taskloom.services.crowd.workers import skill_public, user_skill_public
 from taskloom.store.crowd_tables import (
     crowd_aggregated,
     crowd_answers,
@@ -30,8 +45,8 @@ from taskloom.store.crowd_tables import (
     crowd_tasks,
     crowd_user_skills,
 )
-from taskloom.store.engine import Store
 from taskloom.store.tables import jobs
+from taskloom.store.types import utcnow
 
 MAX_LIMIT = 100_000
 OPS = ("lt", "lte", "gt", "gte")
@@ -84,6 +99,13 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "skipped": "skipped_at",
         "expired": "expired_at",
     },
+    # "id" is the operation id (an expression, see _column)
+    "operations": {
+        "kind": "kind",
+        "status": "status",
+        "created": "created_at",
+        "finished": "finished_at",
+    },
     "aggregated": {"task_id": "task_id", "pool_id": "pool_id"},
 }
 
@@ -95,11 +117,19 @@ _TABLES: dict[str, Table] = {
     "tasks": crowd_tasks,
     "task_suites": crowd_task_suites,
     "assignments": crowd_assignments,
+    "operations": jobs,
     "aggregated": crowd_aggregated,
 }
 
+_TIEBREAK = {"user_skills": ("skill_id", "user_id"), "aggregated": ("task_id",)}
 
-def _compare(col: Column, op: str, value: Any) -> Any:
+
+def operation_id_column() -> ColumnElement[Any]:
+    """An operation's id: the operation_id it was submitted with, else the job id."""
+    return func.coalesce(jobs.c.idempotency_key, jobs.c.id)
+
+
+def _compare(col: Any, op: str, value: Any) -> Any:
     if op == "lt":
         return col < value
     if op == "lte":
@@ -109,85 +139,146 @@ def _compare(col: Column, op: str, value: Any) -> Any:
     return col >= value
 
 
-class CrowdSearch:
-    """Searches in Toloka's form; one read transaction each."""
+def _user_skill_range(t: Table, op: str, value: Any) -> Any:
+    """``id <op> value`` for ids ``<skill id>.<user id>``, as the pair they are sorted by."""
+    skill, _, user = str(value).partition(".")
+    first = _compare(t.c.skill_id, op.rstrip("e"), skill)  # strictly before/after the skill
+    return or_(first, and_(t.c.skill_id == skill, _compare(t.c.user_id, op, user)))
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+
+def _column(what: str, t: Table, name: str) -> Any:
+    if what == "operations" and name == "id":
+        return operation_id_column()
+    cols = _COLUMNS[what]
+    if name not in cols:
+        return None
+    return t.c[cols[name]]
+
+
+class SearchMixin(Base):
+    """``search(scope, what, query)``: one page of Toloka-style search results."""
 
     def search(
         self, scope: Scope, what: str, query: Query, *, job_id: str | None = None
-    ) -> tuple[list[Any], bool]:
-        """``(rows, has_more)`` of one page of ``what`` (a key of the table map)."""
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """``(objects, has_more)`` of one page of ``what``."""
+        if what == "assignments":
+            # as get/list_assignments do: none shows ACTIVE past its time
+            self._expire_due(scope, None, utcnow())  # type: ignore[attr-defined]
+        stmt = self._search_statement(scope, what, query, job_id)
+        with self.store.read() as conn:
+            rows = conn.execute(stmt).all()
+            more = len(rows) > query.limit
+            return self._objects(conn, what, list(rows[: query.limit])), more
+
+    def _objects(self, conn: Connection, what: str, rows: list[Any]) -> list[dict[str, Any]]:
+        """Rows to the objects ``get_*`` answers; at most one more query."""
+        if what == "task_suites":
+            return self.suites_public(conn, rows)  # type: ignore[attr-defined]
+        if what == "assignments":
+            return self._publics(conn, rows)  # type: ignore[attr-defined]
+        if what == "operations":
+            out = []
+            for r in rows:
+                job = job_public(r)
+                out.append({**job, "details": details_of(job)})
+            return out
+        convert = _CONVERT[what]
+        return [convert(r) for r in rows]
+
+    @staticmethod
+    def _search_statement(scope: Scope, what: str, query: Query, job_id: str | None) -> Any:
         if not 1 <= query.limit <= MAX_LIMIT:
             raise Invalid(f"limit is 1 to {MAX_LIMIT}", code="invalid_limit", field="limit")
         t = _TABLES[what]
-        cols = _COLUMNS[what]
         if what == "aggregated":
             # results hang off their job, and the job off the app
             q = select(t).where(
                 t.c.job_id == job_id,
                 exists().where(jobs.c.id == t.c.job_id, jobs.c.app_id == scope.app_id),
             )
+        elif what == "operations":
+            q = select(t).where(t.c.app_id == scope.app_id, t.c.kind.in_(CROWD_KINDS))
         else:
             q = select(t).where(t.c.app_id == scope.app_id)
         for name, value in query.equals.items():
             if name == "task_id" and what in ("assignments", "task_suites"):
-                q = q.where(self._holds_task(what, t, str(value)))
+                q = q.where(_holds_task(what, t, str(value)))
                 continue
-            if name not in cols:
+            col = _column(what, t, name)
+            if col is None:
                 raise Invalid(f"cannot filter by {name}", code="invalid_filter", field=name)
-            col = t.c[cols[name]]
             if isinstance(value, list):
-                q = q.where(col.in_([self._value(col, v, name) for v in value]))
+                q = q.where(col.in_([_value(col, v, name) for v in value]))
             else:
-                q = q.where(col == self._value(col, value, name))
+                q = q.where(col == _value(col, value, name))
         for name, op, value in query.ranges:
-            if name not in cols or op not in OPS:
+            if op not in OPS:
                 raise Invalid(f"cannot filter by {name}_{op}", code="invalid_filter", field=name)
-            col = t.c[cols[name]]
-            q = q.where(col.is_not(None), _compare(col, op, self._value(col, value, name)))
+            if what == "user_skills" and name == "id":
+                q = q.where(_user_skill_range(t, op, value))
+                continue
+            col = _column(what, t, name)
+            if col is None:
+                raise Invalid(f"cannot filter by {name}_{op}", code="invalid_filter", field=name)
+            q = q.where(col.is_not(None), _compare(col, op, _value(col, value, name)))
         order = []
         for name, desc in query.sort:
             if what == "user_skills" and name == "id":
                 # a user skill's id is "<skill id>.<user id>"
                 order += [t.c.skill_id.asc(), t.c.user_id.asc()]
                 continue
-            if name not in cols:
+            col = _column(what, t, name)
+            if col is None:
                 raise Invalid(f"cannot sort by {name}", code="invalid_sort", field="sort")
-            col = t.c[cols[name]]
             order.append(col.desc() if desc else col.asc())
-        tiebreak = ("skill_id", "user_id") if what == "user_skills" else ("task_id",)
-        if what not in ("user_skills", "aggregated"):
-            tiebreak = ("id",)
-        order += [t.c[name].asc() for name in tiebreak]
-        q = q.order_by(*order).limit(query.limit + 1)
-        with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        return list(rows[: query.limit]), len(rows) > query.limit
+        order += [t.c[name].asc() for name in _TIEBREAK.get(what, ("id",))]
+        return q.order_by(*order).limit(query.limit + 1)
 
-    @staticmethod
-    def _holds_task(what: str, t: Table, task_id: str) -> Any:
-        if what == "task_suites":
-            return exists().where(crowd_tasks.c.id == task_id, crowd_tasks.c.suite_id == t.c.id)
-        return exists().where(
-            crowd_answers.c.assignment_id == t.c.id, crowd_answers.c.task_id == task_id
-        )
 
-    @staticmethod
-    def _value(col: Column, value: Any, name: str) -> Any:
-        python_type: Any
+def _aggregated_public(row: Any) -> dict[str, Any]:
+    return {
+        "pool_id": row.pool_id,
+        "task_id": row.task_id,
+        "confidence": row.confidence,
+        "output_values": row.output_values,
+    }
+
+
+_CONVERT = {
+    "projects": project_public,
+    "pools": pool_public,
+    "skills": skill_public,
+    "user_skills": user_skill_public,
+    "tasks": task_public,
+    "aggregated": _aggregated_public,
+}
+
+
+def _holds_task(what: str, t: Table, task_id: str) -> Any:
+    if what == "task_suites":
+        return exists().where(crowd_tasks.c.id == task_id, crowd_tasks.c.suite_id == t.c.id)
+    return exists().where(
+        crowd_answers.c.assignment_id == t.c.id, crowd_answers.c.task_id == task_id
+    )
+
+
+def _value(col: Any, value: Any, name: str) -> Any:
+    python_type: Any
+    kind = col.type
+    if isinstance(kind, TypeDecorator):  # UTCDateTime: its python_type is only "object"
+        kind = kind.impl
+    try:
+        python_type = kind.python_type
+    except NotImplementedError:
+        return value
+    if python_type is datetime:
+        if not isinstance(value, datetime):
+            raise Invalid(f"{name} is a date and time", code="invalid_datetime", field=name)
+        return value
+    if python_type is int:
         try:
-            python_type = col.type.python_type
-        except NotImplementedError:
-            return value
-        if python_type is datetime:
-            if not isinstance(value, datetime):
-                raise Invalid(f"{name} is a date and time", code="invalid_datetime", field=name)
-            return value
-        if python_type is int:
-            try:
-                return int(value)
-            except (TypeError, ValueError) as exc:
-                raise Invalid(f"{name} is an integer", code="integer_expected", field=name) from exc
-        return str(value)
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise Invalid(f"{name} is an integer", code="integer_expected", field=name) from exc
+    return str(value)

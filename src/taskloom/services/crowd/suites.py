@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
+from taskloom.errors import Invalid
 from taskloom.services.auth import Scope
-from taskloom.services.crowd.common import Base, check_limit, decode_cursor, encode_cursor, new_id
+from taskloom.services.crowd.common import (
+    Base,
+    body_dict,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    new_id,
+    opt_bool,
+    opt_float,
+)
 from taskloom.services.crowd.common import suite_row as _suite_row
 from taskloom.services.crowd.tasks import check_items
-from taskloom.services.crowd.validate import Errors, check_suite, kind_of
+from taskloom.services.crowd.validate import Errors, PoolInfo, check_suite, kind_of
 from taskloom.store.crowd_tables import crowd_task_suites, crowd_tasks
 from taskloom.store.types import utcnow
 
 _CHUNK = 900
+_PATCHABLE = ("overlap", "infinite_overlap", "issuing_order_override")
+_OVERLAP_KEYS = ("overlap", "remaining_overlap", "infinite_overlap")
+_MAX_ORDER = 99_999.99999
 
 
 def suite_public(row: Any, tasks: list[Any]) -> dict[str, Any]:
@@ -49,6 +63,71 @@ def _suite_task(t: Any) -> dict[str, Any]:
 
 
 class SuitesMixin(Base):
+    def prepare_suites(
+        self,
+        scope: Scope,
+        items: list[Any],
+        pools: dict[str, PoolInfo],
+        allow_defaults: bool,
+        now: datetime,
+    ) -> tuple[list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]], dict[str, Errors]]:
+        """Check suite items: ``([(index, suite row, its task rows)], errors by index)``.
+        No database work; the rows are ready for :meth:`insert_suites`."""
+        ready: list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]] = []
+        errors: dict[str, Errors] = {}
+        ts = self._ts(now)
+        dumps = orjson.dumps
+        for i, item in enumerate(items):
+            s, errs = check_suite(item, pools, allow_defaults)
+            if s is None:
+                errors[str(i)] = errs
+                continue
+            sid = new_id()
+            remaining = s["overlap"] or 0
+            suite = {
+                "id": sid,
+                "app_id": scope.app_id,
+                "pool_id": s["pool"].id,
+                "overlap": s["overlap"],
+                "remaining_overlap": remaining,
+                "infinite_overlap": s["infinite_overlap"],
+                "reserved_for": s["reserved_for"],
+                "unavailable_for": s["unavailable_for"],
+                "data": s["data"],
+                "created_at": now,
+            }
+            task_rows = [
+                (
+                    new_id(),
+                    scope.app_id,
+                    s["pool"].id,
+                    sid,
+                    kind_of(known, message),
+                    dumps(values).decode(),
+                    None if known is None else dumps(known).decode(),
+                    None,
+                    message,
+                    s["overlap"],
+                    remaining,
+                    s["infinite_overlap"],
+                    origin,
+                    None,
+                    None,
+                    ts,
+                )
+                for values, known, message, origin in s["tasks"]
+            ]
+            ready.append((str(i), suite, task_rows))
+        return ready, errors
+
+    def insert_suites(
+        self, conn: Connection, suites: list[dict[str, Any]], task_rows: list[tuple[Any, ...]]
+    ) -> None:
+        if suites:
+            conn.execute(crowd_task_suites.insert(), suites)
+        if task_rows:
+            self.insert_task_rows(conn, task_rows)  # type: ignore[attr-defined]
+
     def create_task_suites(
         self,
         scope: Scope,
@@ -62,92 +141,49 @@ class SuitesMixin(Base):
         items = check_items(items, "task suites")
         with self.store.read() as conn:
             pools = self.pool_infos(conn, scope, items)  # type: ignore[attr-defined]
-        checked: list[tuple[int, dict[str, Any]]] = []
-        errors: dict[str, Errors] = {}
-        for i, item in enumerate(items):
-            suite, errs = check_suite(item, pools, allow_defaults)
-            if suite is None:
-                errors[str(i)] = errs
-            else:
-                checked.append((i, suite))
+        now = utcnow()
+        ready, errors = self.prepare_suites(scope, items, pools, allow_defaults, now)
         if errors and not skip_invalid_items:
             return {"items": {}, "validation_errors": errors}
         created: dict[str, dict[str, Any]] = {}
-        if not checked:
+        if not ready:
             return {"items": created, "validation_errors": errors}
-        now = utcnow()
-        ts = self._ts(now)
-        dumps = orjson.dumps
-        suite_rows = []
-        task_rows = []
-        for _, s in checked:
-            sid = new_id()
-            s["id"] = sid
-            remaining = s["overlap"] or 0
-            suite_rows.append(
-                {
-                    "id": sid,
-                    "app_id": scope.app_id,
-                    "pool_id": s["pool"].id,
-                    "overlap": s["overlap"],
-                    "remaining_overlap": remaining,
-                    "infinite_overlap": s["infinite_overlap"],
-                    "reserved_for": s["reserved_for"],
-                    "unavailable_for": s["unavailable_for"],
-                    "data": s["data"],
-                    "created_at": now,
-                }
-            )
-            for values, known, message, origin in s["tasks"]:
-                task_rows.append(
-                    (
-                        new_id(),
-                        scope.app_id,
-                        s["pool"].id,
-                        sid,
-                        kind_of(known, message),
-                        dumps(values).decode(),
-                        None if known is None else dumps(known).decode(),
-                        None,
-                        message,
-                        s["overlap"],
-                        remaining,
-                        s["infinite_overlap"],
-                        origin,
-                        None,
-                        None,
-                        ts,
-                    )
-                )
-        used = {s["pool"].id for _, s in checked}
+        suites = [suite for _, suite, _ in ready]
+        task_rows = [row for _, _, rows in ready for row in rows]
+        used = {s["pool_id"] for s in suites}
         with self.store.write() as conn:
             self.recheck_pools(conn, scope, used)  # type: ignore[attr-defined]
             self.consume_rate(conn, scope, len(task_rows), now)  # type: ignore[attr-defined]
-            conn.execute(crowd_task_suites.insert(), suite_rows)
-            self.insert_task_rows(conn, task_rows)  # type: ignore[attr-defined]
+            self.insert_suites(conn, suites, task_rows)
             if open_pool:
                 self.open_closed_pools(conn, used)  # type: ignore[attr-defined]
-            by_id = self._suites_with_tasks(conn, [s["id"] for _, s in checked])
-        for i, s in checked:
-            created[str(i)] = by_id[s["id"]]
+            by_id = self._suites_with_tasks(conn, [s["id"] for s in suites])
+        for index, suite, _ in ready:
+            created[index] = by_id[suite["id"]]
         return {"items": created, "validation_errors": errors}
 
     def _suites_with_tasks(self, conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-        suites: dict[str, Any] = {}
-        tasks: dict[str, list[Any]] = defaultdict(list)
+        rows: list[Any] = []
         for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            for r in conn.execute(
-                select(crowd_task_suites).where(crowd_task_suites.c.id.in_(chunk))
-            ):
-                suites[r.id] = r
+            rows += conn.execute(
+                select(crowd_task_suites).where(
+                    crowd_task_suites.c.id.in_(ids[start : start + _CHUNK])
+                )
+            ).all()
+        return {s["id"]: s for s in self.suites_public(conn, rows)}
+
+    def suites_public(self, conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+        """Suite rows as objects, in the same order, with their tasks (one query a chunk)."""
+        tasks: dict[str, list[Any]] = defaultdict(list)
+        ids = [r.id for r in rows]
+        for start in range(0, len(ids), _CHUNK):
             for t in conn.execute(
                 select(crowd_tasks)
-                .where(crowd_tasks.c.suite_id.in_(chunk))
+                .where(crowd_tasks.c.suite_id.in_(ids[start : start + _CHUNK]))
                 .order_by(crowd_tasks.c.seq)
             ):
                 tasks[t.suite_id].append(t)
-        return {sid: suite_public(r, tasks[sid]) for sid, r in suites.items()}
+        return [suite_public(r, tasks[r.id]) for r in rows]
 
     def get_task_suite(self, scope: Scope, suite_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
@@ -178,3 +214,65 @@ class SuitesMixin(Base):
             by_id = self._suites_with_tasks(conn, [r.id for r in rows])
         nxt = encode_cursor(rows[-1].seq) if more else None
         return {"data": [by_id[r.id] for r in rows], "cursor": nxt}
+
+    def update_task_suite(
+        self, scope: Scope, suite_id: str, body: Any, *, open_pool: bool = False
+    ) -> dict[str, Any]:
+        """Change ``overlap``, ``infinite_overlap`` or ``issuing_order_override`` (Toloka's
+        TaskSuitePatch); the suite's tasks follow its overlap. ``open_pool`` opens its pool
+        when it is CLOSED."""
+        body = body_dict(body)
+        for key in body:
+            if key not in _PATCHABLE:
+                raise Invalid(f"{key} cannot be changed", code="value_not_allowed", field=key)
+        infinite = opt_bool(body, "infinite_overlap")
+        order = opt_float(body, "issuing_order_override", lo=-_MAX_ORDER, hi=_MAX_ORDER)
+        with self.store.write() as conn:
+            row = _suite_row(conn, scope, suite_id, lock=True)
+            values: dict[str, Any] = {}
+            if infinite is not None:
+                values["infinite_overlap"] = infinite
+            if body.get("overlap") is not None:
+                if infinite:
+                    raise Invalid(
+                        "an infinite overlap has no overlap value",
+                        code="value_not_allowed",
+                        field="overlap",
+                    )
+                values.update(self._overlap_values(row, body["overlap"], exact=True))  # type: ignore[attr-defined]
+                values["infinite_overlap"] = False
+            elif infinite is False and row.overlap is None:
+                raise Invalid(
+                    "a finite overlap needs an overlap value",
+                    code="value_required",
+                    field="overlap",
+                )
+            if order is not None:
+                values["data"] = {**(row.data or {}), "issuing_order_override": order}
+            self._write_suite(conn, row, values)
+            if open_pool:
+                self.open_closed_pools(conn, [row.pool_id])  # type: ignore[attr-defined]
+            return self._suites_with_tasks(conn, [row.id])[row.id]
+
+    def set_suite_overlap_or_min(self, scope: Scope, suite_id: str, overlap: Any) -> dict[str, Any]:
+        """Set the suite's overlap, or the lowest one possible (the copies issued so far)."""
+        with self.store.write() as conn:
+            row = _suite_row(conn, scope, suite_id, lock=True)
+            values = self._overlap_values(row, overlap, exact=False)  # type: ignore[attr-defined]
+            values["infinite_overlap"] = False
+            self._write_suite(conn, row, values)
+            return self._suites_with_tasks(conn, [row.id])[row.id]
+
+    @staticmethod
+    def _write_suite(conn: Connection, row: Any, values: dict[str, Any]) -> None:
+        """The suite row and, for the overlap fields, its tasks (issued with it, in step)."""
+        if not values:
+            return
+        conn.execute(
+            update(crowd_task_suites).where(crowd_task_suites.c.id == row.id).values(**values)
+        )
+        shared = {k: v for k, v in values.items() if k in _OVERLAP_KEYS}
+        if shared:
+            conn.execute(
+                update(crowd_tasks).where(crowd_tasks.c.suite_id == row.id).values(**shared)
+            )

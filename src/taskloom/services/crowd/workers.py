@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from taskloom.errors import Conflict, Invalid, Unauthorized
+from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
 from taskloom.services.auth import Scope, hash_key
 from taskloom.services.crowd.common import (
     Base,
@@ -141,6 +141,24 @@ class WorkersMixin(Base):
                     "created_at": now,
                     "updated_at": now,
                 },
+            )
+
+    def delete_user_skill(self, scope: Scope, skill_id: Any, user_id: Any) -> None:
+        """Take a skill's value away from a worker; NotFound when they have none here."""
+        t = crowd_user_skills
+        with self.store.write() as conn:
+            res = conn.execute(
+                delete(t).where(
+                    t.c.app_id == scope.app_id,
+                    t.c.skill_id == str(skill_id),
+                    t.c.user_id == str(user_id),
+                )
+            )
+        if not res.rowcount:
+            raise NotFound(
+                f"worker {user_id!r} has no value of skill {skill_id!r}",
+                code="user_skill_not_found",
+                field="user_skill_id",
             )
 
     def user_skill_values(self, conn: Connection, skill_id: str) -> dict[str, float]:

@@ -15,6 +15,7 @@ for script in [
     "bench_encode.py",
     "bench_cluster.py",
     "bench_crowd.py",
+    "bench_crowd_issuing.py",
 ]:
     print(f"\n== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True, cwd=HERE)

@@ -7,6 +7,8 @@ its own namespace under it, so tenants never see each other's blobs::
     <root>/<app_id>/<path>                    the blob's bytes
     <root>/.meta/<app_id>/<h[:2]>/<h>.json    its content type, size and sha256 (h: sha256 of path)
     <root>/.tmp/<uuid>                        uploads in flight
+    <root>/.<area>/<app_id>/<path>            an app's internal area (:meth:`BlobStore.area`):
+                                              buckets, feature tables, model artifacts
 
 A path is a relative, ``/``-separated key, checked strictly by :func:`check_path` (no empty,
 ``.`` or ``..`` segments, no backslash or control character, at most 512 bytes): whatever
@@ -18,8 +20,14 @@ behind, and a reader sees the old blob or the new one, never half of one. The si
 what the filesystem cannot (the content type the uploader gave, the sha256); a blob without
 one (put there by other means) still reads, with a content type guessed from its name.
 
-A namespace (:class:`Blobs`) can be narrowed to a sub-prefix with :meth:`Blobs.child`: the
-buckets of a later issue are that, over the same store.
+A namespace (:class:`Blobs`) can be narrowed to a sub-prefix with :meth:`Blobs.child`. The
+areas (``.buckets``, ``.features``...) start with a dot, which no app id has, so what a user
+puts through ``/v1/blobs`` never lands in them, and the reverse.
+
+On S3 (``s3://bucket/prefix``, s3fs) ``Settings.blob_options`` (a JSON object,
+``TASKLOOM_BLOB_OPTIONS``) are passed to the filesystem as they are (``key``, ``secret``,
+``client_kwargs``...), and ``Settings.blob_s3_endpoint_url`` names an S3-compatible endpoint
+(MinIO, Ceph, NCP Object Storage, moto). Without them s3fs finds credentials as boto does.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ REF_SCHEME = "blob://"
 _APP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _META = ".meta"
 _TMP = ".tmp"
+_AREA = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _bad_path(message: str) -> Invalid:
@@ -198,13 +207,27 @@ class BlobStore:
 
     @classmethod
     def from_settings(cls, settings: Any) -> BlobStore:
-        return cls(settings.resolved_blob_url, max_bytes=settings.blob_max_bytes)
+        return cls(
+            settings.resolved_blob_url,
+            max_bytes=settings.blob_max_bytes,
+            storage_options=settings.blob_storage_options,
+        )
 
     def app(self, app_id: str) -> Blobs:
         """The namespace of one app."""
         if not isinstance(app_id, str) or not _APP_ID.match(app_id):
             raise ValueError(f"not an app id: {app_id!r}")
         return Blobs(self, app_id)
+
+    def area(self, area: str, app_id: str, *, max_bytes: int | None = None) -> Blobs:
+        """One app's namespace in an internal ``area`` (``"buckets"``, ``"features"``...),
+        apart from its ``/v1/blobs`` namespace. ``max_bytes`` overrides the upload limit
+        (artifacts that taskloom itself writes are not bound by the users' limit)."""
+        if not isinstance(area, str) or not _AREA.match(area) or area in ("meta", "tmp"):
+            raise ValueError(f"not an area name: {area!r}")
+        if not isinstance(app_id, str) or not _APP_ID.match(app_id):
+            raise ValueError(f"not an app id: {app_id!r}")
+        return Blobs(self, f".{area}/{app_id}", max_bytes=max_bytes)
 
     # -- the layout ----------------------------------------------------------------------
 
@@ -250,9 +273,10 @@ class BlobStore:
 class Blobs:
     """One namespace of a :class:`BlobStore` (an app's, or a sub-prefix of it)."""
 
-    def __init__(self, store: BlobStore, prefix: str) -> None:
+    def __init__(self, store: BlobStore, prefix: str, *, max_bytes: int | None = None) -> None:
         self.store = store
         self.prefix = prefix
+        self.max_bytes = store.max_bytes if max_bytes is None else max_bytes
         self.fs = store.fs
         self.base = store._join(prefix)
         self._meta_base = store._join(_META, prefix)
@@ -262,7 +286,7 @@ class Blobs:
 
     def child(self, prefix: str) -> Blobs:
         """The namespace under ``prefix`` (a path) inside this one."""
-        return Blobs(self.store, f"{self.prefix}/{check_path(prefix)}")
+        return Blobs(self.store, f"{self.prefix}/{check_path(prefix)}", max_bytes=self.max_bytes)
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -330,6 +354,13 @@ class Blobs:
                 except OSError:
                     break
                 parent = self.store._parent(parent)
+
+    def clear(self) -> None:
+        """Remove every blob of this namespace (and their sidecars)."""
+        for top in (self.base, self._meta_base):
+            with contextlib.suppress(FileNotFoundError):
+                if self.fs.exists(top):
+                    self.fs.rm(top, recursive=True)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -461,7 +492,7 @@ class Upload:
         self.path = path
         self.full = blobs.full_path(path)  # checks the path before anything is written
         self.content_type = check_content_type(content_type)
-        self.max_bytes = blobs.store.max_bytes
+        self.max_bytes = blobs.max_bytes
         self.size = 0
         self._sha = hashlib.sha256()
         store = blobs.store

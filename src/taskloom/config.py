@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     blob_max_bytes: int = Field(
         default=512 * 1024 * 1024, gt=0, description="Largest blob an upload may store."
     )
+    blob_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options of blob_url, as a JSON object "
+        '(s3fs: {"key": ..., "secret": ..., "client_kwargs": {"region_name": ...}}).',
+    )
+    blob_s3_endpoint_url: str | None = Field(
+        default=None,
+        description="An S3-compatible endpoint for s3:// blob URLs (MinIO, NCP Object "
+        "Storage, moto); default: AWS.",
+    )
 
     # -- crowd labelling --
     crowd_tasks_per_minute: int = Field(
@@ -112,6 +123,14 @@ class Settings(BaseSettings):
     @property
     def resolved_media_dir(self) -> Path:
         return (self.media_dir or self.data_dir / "media").resolve()
+
+    @property
+    def blob_storage_options(self) -> dict[str, Any]:
+        """What the blob store's fsspec filesystem is opened with."""
+        options = dict(self.blob_options)
+        if self.blob_s3_endpoint_url:
+            options["endpoint_url"] = self.blob_s3_endpoint_url
+        return options
 
     @property
     def resolved_blob_url(self) -> str:

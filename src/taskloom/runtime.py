@@ -20,11 +20,13 @@ from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry, default_registry
 from taskloom.jobs.worker import WorkerPool
 from taskloom.services.auth import AuthService
+from taskloom.services.buckets import BucketService
 from taskloom.services.centroids import CentroidService
 from taskloom.services.crowd import CrowdService
 from taskloom.services.datasets import DatasetService
 from taskloom.services.documents import DocumentService
 from taskloom.services.encoders import EncoderService
+from taskloom.services.features import FeatureService
 from taskloom.services.search import SearchService
 from taskloom.store import migrate
 from taskloom.store.engine import Store
@@ -77,6 +79,8 @@ class Services:
         self.blobs = BlobStore.from_settings(settings)
         self.jobs = engine
         self.crowd = CrowdService(store, settings, engine)
+        self.buckets = BucketService(store, self.blobs)
+        self.features = FeatureService(store, self.blobs, self.buckets)
 
 
 class Platform:

@@ -357,6 +357,24 @@ def test_writes_through_another_connection_are_seen(platform, services, scope, w
         other_store.dispose()
 
 
+def test_writes_elsewhere_leave_the_index_current(services, scope, world):
+    """Commits that do not touch the dataset (another dataset, jobs) cost a search nothing:
+    its index is neither re-checked nor re-read; a write to the dataset is seen at once."""
+    check(services, scope, world)
+    stats = services.search.cache.stats
+    syncs, hits = stats["syncs"], stats["hits"]
+    services.datasets.create(scope, "elsewhere")
+    services.documents.insert(scope, "elsewhere", [{"_id": "a", "emb_vector_": query(1)}])
+    services.jobs.submit(scope, "noop", {})
+    check(services, scope, world)
+    assert stats["syncs"] == syncs and stats["hits"] == hits + 1
+    world.emb["near"] = query(20)
+    world.attrs["near"] = {"group": 0, "price": 0.5, "name": "near", "meta": {"kind": "odd"}}
+    services.documents.insert(scope, "items", [doc_of(world, "near")])
+    assert check(services, scope, world)["data"][0]["_id"] == "near"
+    assert stats["syncs"] == syncs + 1
+
+
 def test_a_dataset_deleted_and_made_again_is_searched_afresh(services, scope, world):
     check(services, scope, world)
     services.datasets.delete(scope, "items")

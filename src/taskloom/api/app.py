@@ -14,6 +14,8 @@ from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
 from taskloom.api.routes import account, centroids, crowd, crowd_workers, datasets, jobs, search
 from taskloom.api.routes import blobs as blob_routes
+from taskloom.api.routes import buckets as bucket_routes
+from taskloom.api.routes import features as feature_routes
 from taskloom.config import Settings
 from taskloom.runtime import Platform
 
@@ -49,6 +51,8 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.include_router(jobs.router)
     app.include_router(search.router)
     app.include_router(blob_routes.router)
+    app.include_router(bucket_routes.router)
+    app.include_router(feature_routes.router)
     app.include_router(crowd.router)
     app.include_router(crowd_workers.router)
     app.include_router(relevance.router)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from taskloom.cli import datasets, jobs, keys, server
+from taskloom.cli import buckets, datasets, jobs, keys, server
 
 app = typer.Typer(
     help="taskloom: self-hosted AI data platform.",
@@ -20,6 +20,7 @@ app.command()(server.worker)
 app.add_typer(keys.app, name="keys")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(buckets.app, name="buckets")
 
 
 def main() -> None:

@@ -52,6 +52,9 @@ class Blobs:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _url(self, path: str) -> str:
+        return blob_url(path)
+
     def _send(self, method: str, path: str, *, stream: bool = False, **kw: Any) -> httpx.Response:
         """One request, retried like ``Client.request`` (the body must be re-readable:
         ``put`` passes bytes or rewinds its file); an error status raises the typed error."""
@@ -64,7 +67,7 @@ class Blobs:
             if start is not None and attempt:
                 body.seek(start)
             try:
-                req = http.build_request(method, blob_url(path), **kw)
+                req = http.build_request(method, self._url(path), **kw)
                 resp = http.send(req, stream=stream)
             except _RETRY_ON as exc:
                 if attempt >= self.client.retries or not rewindable:

@@ -25,7 +25,9 @@ from taskloom.errors import TaskloomError, Unavailable, error_for_status
 from taskloom.sdk.blobs import Blobs
 
 if TYPE_CHECKING:
+    from taskloom.sdk.buckets import Buckets
     from taskloom.sdk.crowd import Crowd
+    from taskloom.sdk.features import Features
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = ("completed", "failed", "cancelled")
@@ -164,6 +166,20 @@ class Client:
         from taskloom.sdk.crowd import Crowd
 
         return Crowd(self)
+
+    @property
+    def buckets(self) -> Buckets:
+        """Buckets: named areas of files (``put``, ``get``, ``ls``, ``create``...)."""
+        from taskloom.sdk.buckets import Buckets
+
+        return Buckets(self)
+
+    @property
+    def features(self) -> Features:
+        """Feature tables: ``create_from_dataset``, ``create_from_file``, ``list``..."""
+        from taskloom.sdk.features import Features
+
+        return Features(self)
 
     @property
     def blobs(self) -> Blobs:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from taskloom.errors import Invalid, NotFound
 from taskloom.services.auth import Scope
 from taskloom.services.batches import merge_fields
-from taskloom.services.datasets import lookup
+from taskloom.services.datasets import bump_version, lookup
 from taskloom.store.engine import Store
 from taskloom.store.tables import centroids, clusterings, datasets
 from taskloom.store.types import utcnow
@@ -433,6 +433,7 @@ class Clusterings:
         changed."""
         check_alias(alias)
         now = utcnow()
+        bump_version(conn, ds.id)
         has = self.label_sql("data", vector_field, alias) + " IS NOT NULL"
         if self.pg:
             field, name = _literal(vector_field, pg=True), _literal(alias, pg=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from taskloom.errors import Conflict, Invalid, NotFound
 from taskloom.services.auth import Scope
@@ -43,14 +44,35 @@ def public(row: Any, count: int | None = None) -> dict[str, Any]:
 
 
 def lookup(conn: Connection, scope: Scope, name: str, *, lock: bool = False) -> Any:
-    """The dataset row, or NotFound (also for another app's dataset)."""
-    q = select(datasets).where(datasets.c.app_id == scope.app_id, datasets.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
+    """The dataset row, or NotFound (also for another app's dataset).
+
+    ``lock``: the caller is about to write the dataset's documents or vectors in this
+    transaction. The row is locked (PostgreSQL; SQLite's writers are serialised anyway) and
+    its ``data_version`` bumped in the same statement, so the bump commits or rolls back
+    with the writes and readers see a new version exactly when the documents changed."""
+    where = (datasets.c.app_id == scope.app_id, datasets.c.name == name)
+    if lock:
+        q: Any = (
+            update(datasets)
+            .where(*where)
+            .values(data_version=datasets.c.data_version + 1)
+            .returning(*datasets.c)
+        )
+    else:
+        q = select(datasets).where(*where)
     row = conn.execute(q).first()
     if row is None:
         raise NotFound(f"dataset {name!r} not found", code="dataset_not_found", field="dataset")
     return row
+
+
+def bump_version(conn: Connection, dataset_id: int) -> None:
+    """Mark the dataset's documents as changed (see ``lookup(lock=True)``)."""
+    conn.execute(
+        update(datasets)
+        .where(datasets.c.id == dataset_id)
+        .values(data_version=datasets.c.data_version + 1)
+    )
 
 
 class DatasetService:
@@ -70,7 +92,14 @@ class DatasetService:
                 raise Conflict(f"dataset {name!r} exists", code="dataset_exists", field="name")
             conn.execute(
                 insert(datasets).values(
-                    app_id=scope.app_id, name=name, fields={}, created_at=now, updated_at=now
+                    app_id=scope.app_id,
+                    name=name,
+                    fields={},
+                    created_at=now,
+                    updated_at=now,
+                    # a random start: a dataset made again under a reused id never shares a
+                    # version with the one before it (whose indexes may still be cached)
+                    data_version=secrets.randbits(53),
                 )
             )
             return public(lookup(conn, scope, name), 0)

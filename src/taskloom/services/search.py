@@ -18,7 +18,8 @@ cosine similarity, dot product, minus the l2 or l1 distance).
   unknown metric and an empty dataset: each a 4xx with a code and the field at fault.
 
 Indexes live in an in-process cache (``vectors.cache``) that follows every write: a search
-sees every document committed before it began.
+sees every document committed before it began. A dataset's ``data_version`` (bumped with
+every write to its documents) tells in one row whether its cached indexes are current.
 """
 
 from __future__ import annotations
@@ -145,7 +146,12 @@ class SearchService:
                     q.vector = self._encode(conn, scope, ds, q)
                 self._check_dim(q, dims[q.field])
             allowed = self._candidates(conn, ds.id, filter)
-            ranked = self._rank(conn, token, ds, qs, metric, top_k, page, allowed, index, ef_search)
+            # the dataset's own version, not the database-wide token: writes elsewhere (job
+            # heartbeats, other datasets) leave this dataset's indexes current
+            version = ds.data_version
+            ranked = self._rank(
+                conn, version, ds, qs, metric, top_k, page, allowed, index, ef_search
+            )
             pks, scores, candidates, kind, exact = ranked
             depth = top_k * page
             if min_score is not None:

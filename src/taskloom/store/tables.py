@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -72,6 +73,9 @@ datasets = Table(
     Column("fields", Json, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # bumped in the transaction of every write to the dataset's documents or vectors, so a
+    # reader can tell in one row whether its cached index is current (vectors/cache.py)
+    Column("data_version", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("app_id", "name", name="uq_datasets_app_name"),
 )
 
@@ -210,3 +214,6 @@ centroids = Table(
 
 # the crowd tables register themselves on ``metadata`` (imported last: they import it)
 from taskloom.store import crowd_tables as crowd_tables  # noqa: E402
+
+# the model tables (buckets, features) register themselves the same way
+from taskloom.store import model_tables as model_tables  # noqa: E402

@@ -2,7 +2,8 @@
 
 ``get`` answers an index that holds exactly the vectors the database holds now:
 
-* the change token (``versions``) has not moved since the entry was synced: use it;
+* the dataset's ``data_version`` (bumped in the transaction of every write to its documents
+  or vectors) is the one the entry was synced at: use it;
 * it moved: compare the dataset's documents with the state the entry was built from, load
   the vectors of the documents that changed, and make a new snapshot of the index with
   them (``FaissIndex.updated``; the base is rebuilt from memory when the changes pile up);
@@ -32,7 +33,7 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 
 from taskloom.store.engine import Store
-from taskloom.store.tables import vectors
+from taskloom.store.tables import datasets, vectors
 from taskloom.vectors.faiss_index import FaissIndex, HNSWParams, prepare
 from taskloom.vectors.store import FieldVectors, load_field
 from taskloom.vectors.versions import ChangeToken, DocState, document_state
@@ -85,7 +86,8 @@ class IndexCache:
         self.stats = {"hits": 0, "syncs": 0, "builds": 0, "updates": 0}
 
     def token(self, conn: Connection) -> Any:
-        """Read first in a search's transaction (see ``versions``)."""
+        """The database-wide change token, read first in a search's transaction (see
+        ``versions``); the search service uses it to skip looking the dataset up again."""
         return self.tokens.read(conn)
 
     # -- choosing the kind ----------------------------------------------------------------
@@ -219,7 +221,10 @@ class IndexCache:
         job = self._builds[key]
         try:
             with self.store.read() as conn:
-                token = self.tokens.read(conn)  # first, as a search reads it
+                # the version first, as a search reads it: later commits move it past this
+                token = conn.execute(
+                    select(datasets.c.data_version).where(datasets.c.id == dataset_id)
+                ).scalar()
                 state = document_state(conn, dataset_id)
                 fv = load_field(conn, dataset_id, field)
             index = FaissIndex.build(metric, kind, dim, fv.pks, _matrix(fv, dim), self.hnsw)
@@ -262,7 +267,7 @@ class IndexCache:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def _state(self, conn: Connection, token: Any, dataset_id: int) -> DocState:
-        """The dataset's documents, read once per token for all its indexes."""
+        """The dataset's documents, read once per data version for all its indexes."""
         with self._lock:
             memo = self._states.get(dataset_id)
         if memo is not None and token is not None and memo[0] == token:

@@ -1,20 +1,23 @@
 """Is a cached index still current? The cheap answer first, the exact one when needed.
 
-1. ``ChangeToken``: a database-wide value that moves whenever anything commits, from any
-   connection of any process. SQLite: ``PRAGMA data_version`` on a read-only connection of
-   our own, which never writes (the value changes when another connection commits).
-   PostgreSQL: ``pg_current_snapshot()``, which changes whenever a writing transaction
-   starts or ends. Same token as when the index was synced: nothing committed since, the
-   index is current, at the cost of one pragma or one tiny query.
-2. ``document_state``: when the token moved, the dataset's documents as (primary key,
+1. A dataset's ``data_version`` (``datasets.data_version``): bumped in the transaction of
+   every write to its documents or vectors (``services.datasets.lookup(lock=True)``). The
+   version the entry was synced at: the index is current, at the cost of reading one row
+   that the search reads anyway. Writes elsewhere (other datasets, job heartbeats, crowd
+   work) leave it alone.
+2. ``document_state``: when the version moved, the dataset's documents as (primary key,
    ``updated_at``) pairs. Every document write of ``DocumentService`` (insert, overwrite,
    update, delete, and job kinds, which write through it) adds or removes a key or stamps
    ``updated_at``, so comparing two states names exactly the documents that changed. The
    comparison is per document, not ``max(updated_at)``: a writer that took its timestamp
    before another writer's commit may commit an older timestamp later.
 
-The token is read before anything else of the transaction that reads the state, so a
-commit racing with the read moves the token and is looked at again by the next search.
+``ChangeToken``, a database-wide value that moves whenever anything commits (SQLite's
+``PRAGMA data_version`` on a read-only connection of our own; PostgreSQL's
+``pg_current_snapshot()``), lets the search service skip looking the dataset row up again
+when nothing at all was committed. Both are read before anything else of the transaction
+that reads the state, so a commit racing with the read moves them and is looked at again by
+the next search.
 """
 
 from __future__ import annotations

@@ -1,0 +1,219 @@
+"""Task-model training: ``TabularClassifier`` (with the label join from keys) against calling
+scikit-learn's ``HistGradientBoostingClassifier`` directly, same arrays, same run.
+
+Data (seeded): a feature table of N keys x D float32 features and a correct-answer file
+that labels every key ("yes"/"no", a logistic function of a few features plus noise),
+in shuffled order, with 1% extra keys the table does not have.
+
+Each side runs in its own subprocess, so the two never share a memory peak; both build the
+same data first, then only the measured phase differs:
+
+- **taskloom**: ``join_labels(keys, X, file_keys, file_labels)`` (hash join, rows gathered
+  into float64) then ``TabularClassifier(...).fit``;
+- **scikit-learn**: ``HistGradientBoostingClassifier(**same params).fit(X, y)`` on X with
+  the labels already aligned to its rows (what a caller who had them would pass).
+
+Reported per side: wall time of the phase, the phase's peak memory above the RSS it started
+from (Linux: VmHWM reset through /proc/self/clear_refs, else a 5 ms RSS sampler), the
+process's ru_maxrss, and boosting iterations. Early stopping is off by default so both
+sides run the same number of trees. Target: taskloom <= 1.2x the direct call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import row
+
+MiB = 1024 * 1024
+
+
+def make_data(n: int, d: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    logit = 1.5 * X[:, 0] - X[:, 1] + 0.8 * X[:, 2] * X[:, 3] + 0.5 * np.abs(X[:, 4]) - 0.4
+    interested = rng.random(n) < 1 / (1 + np.exp(-logit))
+    y = np.where(interested, "yes", "no").astype(object)
+    keys = np.array([f"user-{i:07d}" for i in range(n)], dtype=object)
+    order = rng.permutation(n)
+    extra = max(1, n // 100)
+    file_keys = np.concatenate([keys[order], [f"stranger-{i}" for i in range(extra)]])
+    file_labels = np.concatenate([y[order], np.full(extra, "yes", dtype=object)])
+    shuffle = rng.permutation(len(file_keys))
+    return {
+        "X": X,
+        "y": y,
+        "keys": keys,
+        "file_keys": file_keys[shuffle],
+        "file_labels": file_labels[shuffle],
+    }
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _vm_hwm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+class PeakMemory:
+    """The peak RSS of a phase: VmHWM reset at its start where Linux allows, else sampled."""
+
+    def __enter__(self) -> PeakMemory:
+        self.start = _rss_bytes()
+        self.exact = False
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.exact = _vm_hwm_bytes() <= self.start + 16 * MiB
+        except OSError:
+            pass
+        self._stop = threading.Event()
+        self.sampled = self.start
+        if not self.exact:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.sampled = max(self.sampled, _rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.exact:
+            self.peak = _vm_hwm_bytes()
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.sampled, _rss_bytes())
+
+
+def run_side(
+    side: str, n: int, d: int, seed: int, max_iter: int, early: bool | str
+) -> dict[str, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from taskloom.ml.tabular import TabularClassifier, join_labels, load, save
+
+    data = make_data(n, d, seed)
+    params: dict[str, Any] = {"max_iter": max_iter, "early_stopping": early, "random_state": seed}
+    out: dict[str, Any] = {"side": side}
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        if side == "taskloom":
+            joined = join_labels(data["keys"], data["X"], data["file_keys"], data["file_labels"])
+            t_join = time.perf_counter() - t0
+            model = TabularClassifier(**params).fit(joined.X, joined.y)
+            out.update(join_s=t_join, rows=len(joined.y), unmatched=len(joined.unmatched))
+            n_iter = model.n_iter_
+        else:
+            est = HistGradientBoostingClassifier(
+                **TabularClassifier(**params).estimator_params()
+            ).fit(data["X"], data["y"])
+            out.update(rows=len(data["y"]))
+            n_iter = int(est.n_iter_)
+        out["seconds"] = time.perf_counter() - t0
+    out.update(
+        n_iter=n_iter,
+        peak_above_start_mib=(mem.peak - mem.start) / MiB,
+        start_rss_mib=mem.start / MiB,
+        peak_exact=mem.exact,
+        ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    if side == "taskloom":
+        t = time.perf_counter()
+        blob = save(model)
+        out["save_s"] = time.perf_counter() - t
+        out["artifact_mib"] = len(blob) / MiB
+        t = time.perf_counter()
+        again = load(blob)
+        out["load_s"] = time.perf_counter() - t
+        sample = data["X"][:100_000]
+        out["reload_identical"] = bool(
+            np.array_equal(again.predict_proba(sample), model.predict_proba(sample))
+        )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", type=int, default=1_000_000)
+    ap.add_argument("--features", type=int, default=50)
+    ap.add_argument("--max-iter", type=int, default=100)
+    ap.add_argument("--early-stopping", action="store_true", help="as in production (auto)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OpenMP threads for both sides (0: the library default, every core); 1 gives "
+        "steady numbers on a shared machine",
+    )
+    ap.add_argument("--side", choices=["taskloom", "sklearn"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    early: bool | str = "auto" if args.early_stopping else False
+    if args.side:
+        result = run_side(args.side, args.n, args.features, args.seed, args.max_iter, early)
+        print(json.dumps(result))
+        return
+
+    print(
+        f"training on {args.n:,} rows x {args.features} features, max_iter={args.max_iter}, "
+        f"early stopping {'auto' if args.early_stopping else 'off'}, "
+        f"{os.cpu_count()} cores, OpenMP threads: {args.threads or 'default'}",
+        flush=True,
+    )
+    results = {}
+    for side in ("sklearn", "taskloom"):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--side", side]
+        cmd += ["-n", str(args.n), "--features", str(args.features)]
+        cmd += ["--max-iter", str(args.max_iter), "--seed", str(args.seed)]
+        if args.early_stopping:
+            cmd.append("--early-stopping")
+        env = dict(os.environ)
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        results[side] = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = results[side]
+        row(
+            f"{side}: fit" + (" incl. join" if side == "taskloom" else ""),
+            f"{r['seconds']:.2f} s, peak +{r['peak_above_start_mib']:.0f} MiB "
+            f"(process max {r['ru_maxrss_mib']:.0f} MiB), {r['n_iter']} iterations",
+        )
+    ours, theirs = results["taskloom"], results["sklearn"]
+    row("taskloom: of which label join", f"{ours['join_s']:.2f} s")
+    row("taskloom: rows trained / file keys unmatched", f"{ours['rows']:,} / {ours['unmatched']:,}")
+    row(
+        "taskloom: artifact (skops)",
+        f"{ours['artifact_mib']:.1f} MiB, save {ours['save_s']:.2f} s, load {ours['load_s']:.2f} s,"
+        f" predictions identical after load: {ours['reload_identical']}",
+    )
+    row("time ratio taskloom / scikit-learn", f"{ours['seconds'] / theirs['seconds']:.3f}x")
+    mem_ratio = ours["peak_above_start_mib"] / max(theirs["peak_above_start_mib"], 1e-9)
+    row("phase peak memory ratio", f"{mem_ratio:.3f}x")
+    row(
+        "process peak memory ratio (ru_maxrss)",
+        f"{ours['ru_maxrss_mib'] / theirs['ru_maxrss_mib']:.3f}x",
+    )
+    row("memory measured by", "VmHWM reset" if ours["peak_exact"] else "5 ms RSS sampling")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Columnar feature data: reading CSV, TSV and Parquet files into keys and float32 columns,
+and the Parquet artifact a feature table is stored as. Pure code over pyarrow and numpy;
+no database, no HTTP.
+
+The artifact is one Parquet file: a string key column (rows sorted by key) and one float32
+column per feature. Parquet holds plain typed columns, never pickled objects, so reading a
+file that a user supplied or a stored artifact runs no code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+from taskloom.errors import Invalid
+
+try:  # pyarrow is what feature tables are made of; the API says so when it is missing
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+except ImportError:  # pragma: no cover - the "parquet" extra is not installed
+    pa = None
+
+FORMATS = ("csv", "tsv", "parquet")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+MAX_COLUMNS = 10_000
+MAX_KEY_CHARS = 255
+
+
+def require_pyarrow() -> None:
+    if pa is None:
+        raise Invalid(
+            "feature tables need pyarrow: pip install 'taskloom[parquet]'",
+            code="pyarrow_missing",
+        )
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Keys and feature columns read from somewhere, before they are stored."""
+
+    keys: np.ndarray  # str ("<U"), one per row
+    matrix: np.ndarray  # float32 (rows, columns)
+    names: list[str]
+    types: list[str]  # "float", "int" or "bool": what each column was at the source
+
+
+def file_format(path: str, given: str | None) -> str:
+    """The format named by ``given``, else by the path's extension."""
+    if given is not None:
+        if given not in FORMATS:
+            raise Invalid(
+                f"format is one of {', '.join(FORMATS)}", code="invalid_format", field="format"
+            )
+        return given
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _EXTENSIONS:
+        raise Invalid(
+            f"cannot tell the format of {path!r} from its extension; give format "
+            f"({', '.join(FORMATS)})",
+            code="unknown_file_format",
+            field="format",
+        )
+    return _EXTENSIONS[ext]
+
+
+def read_table(f: IO[bytes], fmt: str, key_column: str) -> Any:
+    """The file as a pyarrow Table; a file pyarrow cannot read is ``Invalid`` (field path)."""
+    require_pyarrow()
+    try:
+        if fmt == "parquet":
+            return pq.read_table(f)
+        return pacsv.read_csv(
+            f,
+            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
+            # keys stay text: "00123" is not 123
+            convert_options=pacsv.ConvertOptions(column_types={key_column: pa.string()}),
+        )
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise Invalid(
+            f"cannot read the file as {fmt}: {exc}", code="unreadable_file", field="path"
+        ) from exc
+
+
+def _kind(t: Any) -> str | None:
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
+        return "float"
+    return None
+
+
+def float32_column(col: Any) -> np.ndarray:
+    """A numeric or boolean arrow column as float32, nulls as NaN, without a Python loop."""
+    if pa.types.is_null(col.type):
+        return np.full(len(col), np.nan, np.float32)
+    if pa.types.is_boolean(col.type):
+        col = pc.cast(col, pa.int8())
+    col = pc.fill_null(pc.cast(col, pa.float32(), safe=False), np.float32("nan"))
+    return np.asarray(col.to_numpy(), dtype=np.float32)
+
+
+def columns_of_table(table: Any, key_column: str, columns: Sequence[str] | None) -> Columns:
+    """Keys and float32 columns of ``table``: every column but the key, or ``columns``."""
+    names = table.column_names
+    if key_column not in names:
+        raise Invalid(
+            f"the file has no column {key_column!r} (it has {', '.join(names[:20])})",
+            code="unknown_column",
+            field="key_column",
+        )
+    if len(set(names)) != len(names):
+        raise Invalid("the file has two columns of the same name", code="duplicate_column")
+    if columns is None:
+        chosen = [n for n in names if n != key_column]
+    else:
+        chosen = list(columns)
+        for i, n in enumerate(chosen):
+            if n not in names or n == key_column:
+                raise Invalid(
+                    f"{n!r} is not a feature column of the file",
+                    code="unknown_column",
+                    field=f"columns[{i}]",
+                )
+    if not chosen:
+        raise Invalid("the file has no feature column besides the key", code="no_feature_columns")
+    kinds = [_kind(table.schema.field(n).type) for n in chosen]
+    bad = [
+        f"{n} ({table.schema.field(n).type})" for n, k in zip(chosen, kinds, strict=True) if not k
+    ]
+    if bad:
+        raise Invalid(
+            "feature columns are numbers or booleans; not: "
+            + ", ".join(bad[:10])
+            + " (choose the columns with `columns`)",
+            code="invalid_feature_column",
+            field="columns",
+            details={"columns": bad},
+        )
+    keys = key_strings(table.column(key_column))
+    matrix = np.empty((table.num_rows, len(chosen)), np.float32)
+    for j, n in enumerate(chosen):
+        matrix[:, j] = float32_column(table.column(n))
+    return Columns(keys, matrix, chosen, [k for k in kinds if k])
+
+
+def key_strings(col: Any) -> np.ndarray:
+    """A key column as a numpy str array: text or integers, no empty or missing key."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        if not pa.types.is_integer(col.type):
+            raise Invalid(
+                f"a key column holds text or integers, not {col.type}",
+                code="invalid_key_column",
+                field="key_column",
+            )
+        col = pc.cast(col, pa.string())
+    if col.null_count or (len(col) and pc.any(pc.equal(pc.utf8_length(col), 0)).as_py()):
+        raise Invalid("a key column has no empty key", code="missing_key", field="key_column")
+    if len(col) and pc.max(pc.utf8_length(col)).as_py() > MAX_KEY_CHARS:
+        raise Invalid(
+            f"a key is at most {MAX_KEY_CHARS} characters", code="invalid_key", field="key_column"
+        )
+    return np.asarray(col.to_numpy(zero_copy_only=False).astype(str))
+
+
+def sort_and_check(cols: Columns, key_field: str) -> Columns:
+    """Rows in key order (what lookups search); a key twice is ``Invalid``."""
+    order = np.argsort(cols.keys, kind="stable")
+    keys = cols.keys[order]
+    if len(keys) > 1:
+        dup = np.flatnonzero(keys[1:] == keys[:-1])
+        if len(dup):
+            raise Invalid(
+                f"the key {keys[dup[0]]!r} is there twice: keys are unique",
+                code="duplicate_key",
+                field=key_field,
+                details={"keys": [str(k) for k in keys[dup[:10]]]},
+            )
+    return Columns(keys, cols.matrix[order], cols.names, cols.types)
+
+
+@contextmanager
+def parquet_file(cols: Columns, key_column: str) -> Iterator[str]:
+    """A temporary Parquet file of ``cols`` (key column first); removed on exit."""
+    require_pyarrow()
+    arrays = [pa.array(cols.keys, pa.string())]
+    arrays += [pa.array(cols.matrix[:, j]) for j in range(cols.matrix.shape[1])]
+    table = pa.table(arrays, names=[key_column, *cols.names])
+    fd, tmp = tempfile.mkstemp(suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+def read_artifact(source: Any, key_column: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, float32 matrix) of a stored artifact (a local path or a binary file)."""
+    require_pyarrow()
+    table = pq.read_table(source, columns=[key_column, *names])
+    # columns are filled as rows of the transpose (contiguous writes), then turned once:
+    # twice as fast as writing strided columns into a row-major matrix
+    by_column = np.empty((len(names), table.num_rows), np.float32)
+    for j, n in enumerate(names):
+        by_column[j] = table.column(n).to_numpy()
+    matrix = np.ascontiguousarray(by_column.T)
+    keys = np.asarray(table.column(key_column).to_numpy(zero_copy_only=False).astype(str))
+    return keys, matrix

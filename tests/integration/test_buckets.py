@@ -231,3 +231,40 @@ def test_cli_buckets(server, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "cli-data" in r.output
     r = runner.invoke(app, ["buckets", "put", "cli-data", "a:b", str(f), *conn])
     assert r.exit_code == 1 and "invalid_file_path" in r.output
+
+
+def test_file_uploads_follow_the_blob_limit_not_the_body_limit(platform, admin_key) -> None:
+    """Bucket files stream to the store like blobs: past the JSON body limit is fine, past
+    the blob limit is 413 with nothing stored."""
+    import asyncio
+
+    import httpx
+
+    from taskloom.api.app import create_app
+    from taskloom.runtime import Platform
+
+    from .conftest import BASE_URL
+
+    settings = platform.settings.model_copy(update={"max_body_bytes": 2000, "blob_max_bytes": 4000})
+    other = Platform(settings, workers=0, lock=None).start()
+    try:
+
+        async def go() -> list[httpx.Response]:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(other)),
+                base_url=BASE_URL,
+                headers={"Authorization": f"Bearer {admin_key}"},
+            ) as c:
+                made = await c.post("/v1/buckets", json={"name": "big-files"})
+                fits = await c.put("/v1/buckets/big-files/files/a.tsv", content=b"x" * 3000)
+                cut = await c.put("/v1/buckets/big-files/files/b.tsv", content=b"x" * 5000)
+                listed = await c.get("/v1/buckets/big-files/files")
+                return [made, fits, cut, listed]
+
+        made, fits, cut, listed = asyncio.run(go())
+        assert made.status_code == 201, made.text
+        assert fits.status_code == 201 and fits.json()["size"] == 3000, fits.text
+        error_of(cut, 413, "payload_too_large")
+        assert [f["path"] for f in listed.json()["data"]] == ["a.tsv"]
+    finally:
+        other.stop()

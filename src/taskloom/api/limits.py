@@ -11,11 +11,11 @@ from taskloom.api.responses import dumps
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies past ``max_bytes`` (413). Blob uploads are streamed to disk by
-    their route, which applies the blob store's own (larger) limit."""
+    """Refuses request bodies past ``max_bytes`` (413). Blob and bucket-file uploads are
+    streamed to the store by their routes, which apply the blob store's own (larger) limit."""
 
     # paths whose handlers stream the body and enforce their own limit
-    STREAMED_PREFIXES = ("/v1/blobs/",)
+    STREAMED_PREFIXES = ("/v1/blobs/", "/v1/buckets/")
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app

@@ -8,7 +8,7 @@ is what a document's media field names it by. Another app's blob at the same pat
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -49,6 +49,25 @@ def list_blobs(
     return ok(page)
 
 
+async def receive_upload(request: Request, upload: Any) -> Any:
+    """Stream the request body into ``upload`` (written off the event loop in
+    ``WRITE_CHUNK`` pieces) and commit it; on any failure (the client went away, the body was
+    too large, the store failed) the upload is aborted and leaves nothing."""
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= WRITE_CHUNK:
+                await run_in_threadpool(upload.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await run_in_threadpool(upload.write, bytes(pending))
+        return await run_in_threadpool(upload.commit)
+    except BaseException:
+        upload.abort()
+        raise
+
+
 @router.put("/blobs/{path:path}", status_code=201)
 async def put_blob(
     path: str, request: Request, scope: ScopeDep, services: ServicesDep
@@ -64,19 +83,7 @@ async def put_blob(
         )
     blobs = store.app(scope.app_id)
     upload = await run_in_threadpool(blobs.upload, path, request.headers.get("content-type"))
-    try:
-        pending = bytearray()
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= WRITE_CHUNK:
-                await run_in_threadpool(upload.write, bytes(pending))
-                pending.clear()
-        if pending:
-            await run_in_threadpool(upload.write, bytes(pending))
-        info = await run_in_threadpool(upload.commit)
-    except BaseException:
-        upload.abort()  # the client went away, the body was too large, or the store failed
-        raise
+    info = await receive_upload(request, upload)
     return ok(info.to_dict(), 201)
 
 

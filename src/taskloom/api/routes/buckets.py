@@ -24,11 +24,10 @@ from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.routes.blobs import receive_upload
 from taskloom.errors import PayloadTooLarge
 
 router = APIRouter(prefix="/v1/buckets", tags=["buckets"])
-
-WRITE_CHUNK = 1 << 20
 
 
 class BucketCreate(BaseModel):
@@ -100,19 +99,7 @@ async def put_file(
     upload = await run_in_threadpool(
         services.buckets.upload, scope, bucket, path, request.headers.get("content-type")
     )
-    try:
-        pending = bytearray()
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= WRITE_CHUNK:
-                await run_in_threadpool(upload.write, bytes(pending))
-                pending.clear()
-        if pending:
-            await run_in_threadpool(upload.write, bytes(pending))
-        info = await run_in_threadpool(upload.commit)
-    except BaseException:
-        upload.abort()
-        raise
+    info = await receive_upload(request, upload)
     out = info.to_dict()
     out.pop("ref", None)
     return ok(out, 201)

@@ -19,6 +19,7 @@ from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry, default_registry
 from taskloom.jobs.worker import WorkerPool
+from taskloom.secrets_box import SecretBox
 from taskloom.services.auth import AuthService
 from taskloom.services.buckets import BucketService
 from taskloom.services.centroids import CentroidService
@@ -27,6 +28,7 @@ from taskloom.services.datasets import DatasetService
 from taskloom.services.documents import DocumentService
 from taskloom.services.encoders import EncoderService
 from taskloom.services.features import FeatureService
+from taskloom.services.models import ModelService
 from taskloom.services.search import SearchService
 from taskloom.store import migrate
 from taskloom.store.engine import Store
@@ -70,7 +72,7 @@ class Services:
 
     def __init__(self, store: Store, settings: Settings, engine: JobEngine) -> None:
         self.settings = settings
-        self.auth = AuthService(store)
+        self.auth = AuthService(store, SecretBox.for_data_dir(settings.data_dir))
         self.datasets = DatasetService(store)
         self.encoders = EncoderService(store, settings)
         self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
@@ -81,6 +83,7 @@ class Services:
         self.crowd = CrowdService(store, settings, engine)
         self.buckets = BucketService(store, self.blobs)
         self.features = FeatureService(store, self.blobs, self.buckets)
+        self.models = ModelService(store, self.blobs, self.buckets, self.features, engine)
 
 
 class Platform:

@@ -114,7 +114,7 @@ def test_first_start_creates_admin_app_and_key_and_a_restart_keeps_them(tmp_path
     try:
         creds_path = data / "credentials.json"
         creds = read_credentials(data)
-        assert set(creds) == {"user_id", "app_id", "api_key"}
+        assert set(creds) == {"user_id", "app_id", "api_key", "ncp_access_key", "ncp_secret_key"}
         assert stat.S_IMODE(creds_path.stat().st_mode) == 0o600
         key = creds["api_key"]
         assert key.startswith("tlk_") and len(key) >= 30

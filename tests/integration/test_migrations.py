@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from conftest import make_settings
+from taskloom.config import Settings
 from taskloom.store import migrate
 from taskloom.store.engine import Store
 from taskloom.store.tables import metadata
@@ -43,6 +47,12 @@ def downgrade(store: Store, revision: str) -> None:
         with conn.begin():
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, revision)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A database with no schema at all (the shared fixture starts from a migrated copy)."""
+    return make_settings(tmp_path / "data", empty=True)
 
 
 def fresh_store(settings) -> Store:

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 
 import taskloom
 from taskloom.api import errors, web
-from taskloom.api.dialects import relevance, toloka
+from taskloom.api.dialects import nclue, relevance, toloka
 from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
 from taskloom.api.routes import account, centroids, crowd, crowd_workers, datasets, jobs, search
 from taskloom.api.routes import blobs as blob_routes
 from taskloom.api.routes import buckets as bucket_routes
 from taskloom.api.routes import features as feature_routes
+from taskloom.api.routes import models as model_routes
 from taskloom.config import Settings
 from taskloom.runtime import Platform
 
@@ -53,10 +54,12 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.include_router(blob_routes.router)
     app.include_router(bucket_routes.router)
     app.include_router(feature_routes.router)
+    app.include_router(model_routes.router)
     app.include_router(crowd.router)
     app.include_router(crowd_workers.router)
     app.include_router(relevance.router)
     app.include_router(toloka.router)
+    app.include_router(nclue.router)
     app.include_router(web.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     return app

@@ -33,6 +33,10 @@ def create(
         str | None,
         typer.Option("--app-id", help="Limit the key to this app. Default: all your apps."),
     ] = None,
+    hmac: Annotated[
+        bool,
+        typer.Option("--hmac", help="Also issue an NCP access key and secret (NCLUE signatures)."),
+    ] = False,
     as_json: JsonOpt = False,
     url: UrlOpt = DEFAULT_URL,
     api_key: ApiKeyOpt = None,
@@ -41,7 +45,7 @@ def create(
 ) -> None:
     """Create an API key. Its secret is printed this once and cannot be shown again."""
     with client(connection(url, api_key, data_dir, app)) as c:
-        key = c.create_key(name=name, app_id=app_id)
+        key = c.create_key(name=name, app_id=app_id, hmac=hmac)
     if as_json:
         print_json(key)
         return
@@ -50,6 +54,10 @@ def create(
     console.print("Its secret is shown only this once; store it now:")
     # On a line of its own and unstyled, so it can be copied or captured as is.
     console.print(key["api_key"], markup=False, soft_wrap=True)
+    if key.get("ncp_access_key"):
+        console.print("NCP access key and secret key (X-NCP-IAM-ACCESS-KEY; signing secret):")
+        console.print(key["ncp_access_key"], markup=False, soft_wrap=True)
+        console.print(key["ncp_secret_key"], markup=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -107,10 +107,12 @@ def default_registry() -> Registry:
     from taskloom.jobs.kinds import builtin, cluster
     from taskloom.jobs.kinds import crowd as crowd_kinds
     from taskloom.jobs.kinds import encode as encode_kinds
+    from taskloom.jobs.kinds import models as model_kinds
 
     reg = Registry()
     builtin.register(reg)
     cluster.register(reg)
     encode_kinds.register(reg)
     crowd_kinds.register(reg)
+    model_kinds.register(reg)
     return reg

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from taskloom.sdk.buckets import Buckets
     from taskloom.sdk.crowd import Crowd
     from taskloom.sdk.features import Features
+    from taskloom.sdk.models import Models, TaskModels
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TERMINAL = ("completed", "failed", "cancelled")
@@ -182,6 +183,20 @@ class Client:
         return Features(self)
 
     @property
+    def models(self) -> Models:
+        """The model registry: ``list``, ``get``, ``versions``."""
+        from taskloom.sdk.models import Models
+
+        return Models(self)
+
+    @property
+    def task_models(self) -> TaskModels:
+        """Task models: ``create``, ``wait``, ``predict``, ``batch_predict``, ``delete``..."""
+        from taskloom.sdk.models import TaskModels
+
+        return TaskModels(self)
+
+    @property
     def blobs(self) -> Blobs:
         """The app's blob store: ``put``, ``get``, ``download``, ``info``, ``delete``, ``list``."""
         return Blobs(self)
@@ -200,9 +215,17 @@ class Client:
     def create_app(self, name: str) -> dict[str, Any]:
         return self.request("POST", "/v1/apps", json={"name": name})
 
-    def create_key(self, name: str = "key", app_id: str | None = None) -> dict[str, Any]:
-        """A new API key; the secret is in ``["api_key"]`` and is shown only once."""
-        return self.request("POST", "/v1/keys", json={"name": name, "app_id": app_id})
+    def create_key(
+        self, name: str = "key", app_id: str | None = None, *, hmac: bool = False
+    ) -> dict[str, Any]:
+        """A new API key; the secret is in ``["api_key"]`` and is shown only once.
+
+        ``hmac=True`` adds an NCP pair, ``["ncp_access_key"]`` and ``["ncp_secret_key"]``
+        (for the NCLUE front door; sign with ``taskloom.sdk.ncp.NcpSigner``)."""
+        body: dict[str, Any] = {"name": name, "app_id": app_id}
+        if hmac:
+            body["hmac"] = True
+        return self.request("POST", "/v1/keys", json=body)
 
     def list_keys(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/keys")["data"]

@@ -14,12 +14,19 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from taskloom.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from taskloom.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from taskloom.secrets_box import SecretBox
 from taskloom.store.engine import Store
-from taskloom.store.tables import api_keys, apps, users
+from taskloom.store.tables import api_keys, apps, ncp_keys, users
 from taskloom.store.types import utcnow
 
 KEY_PREFIX = "tlk_"
+NCP_ACCESS_PREFIX = "TLNCP"
+
+
+def ncp_purpose(access_key: str) -> str:
+    """What binds a sealed NCP secret to its key row."""
+    return f"ncp_secret_key:{access_key}"
 
 
 def new_id() -> str:
@@ -68,10 +75,13 @@ class AuthService:
     # process takes effect at once, through another process within the TTL.
     CACHE_TTL = 2.0
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, secrets_box: SecretBox | None = None) -> None:
         self.store = store
+        # needed only for NCP key pairs (their secrets are sealed, not hashed)
+        self.secrets_box = secrets_box
         self._keys: dict[str, tuple[float, Principal]] = {}
         self._default_app: dict[str, tuple[float, str]] = {}
+        self._ncp: dict[str, tuple[float, str, Principal]] = {}
 
     # -- users and apps --------------------------------------------------------------------
 
@@ -149,9 +159,30 @@ class AuthService:
 
     # -- keys ------------------------------------------------------------------------------
 
+    def _create_ncp_pair(self, conn: Connection, key_id: str) -> dict[str, str]:
+        """An NCP access key and secret for the API key ``key_id`` (the secret sealed)."""
+        if self.secrets_box is None:
+            raise Unavailable("NCP key pairs need the data folder's secret box")
+        access_key = NCP_ACCESS_PREFIX + secrets.token_hex(8).upper()
+        secret = secrets.token_urlsafe(30)
+        sealed = self.secrets_box.seal(secret, purpose=ncp_purpose(access_key))
+        conn.execute(
+            insert(ncp_keys).values(
+                access_key=access_key, api_key_id=key_id, secret_sealed=sealed, created_at=utcnow()
+            )
+        )
+        return {"ncp_access_key": access_key, "ncp_secret_key": secret}
+
     def create_key(
-        self, principal: Principal, *, name: str = "key", app_id: str | None = None
+        self,
+        principal: Principal,
+        *,
+        name: str = "key",
+        app_id: str | None = None,
+        hmac: bool = False,
     ) -> tuple[dict[str, Any], str]:
+        """A new API key and its secret. With ``hmac`` the key dict also carries an NCP
+        ``ncp_access_key`` and ``ncp_secret_key`` (shown this once, like the secret)."""
         _check_name(name, "name")
         if principal.key_app_id is not None:
             if app_id not in (None, principal.key_app_id):
@@ -160,7 +191,10 @@ class AuthService:
         with self.store.write() as conn:
             if app_id is not None:
                 self._own_app(conn, principal.user_id, app_id)
-            return self._create_key(conn, principal.user_id, app_id=app_id, name=name)
+            key, secret = self._create_key(conn, principal.user_id, app_id=app_id, name=name)
+            if hmac:
+                key.update(self._create_ncp_pair(conn, key["id"]))
+            return key, secret
 
     def list_keys(self, principal: Principal) -> list[dict[str, Any]]:
         q = (
@@ -178,6 +212,7 @@ class AuthService:
         if principal.key_app_id is not None:
             q = q.where(api_keys.c.app_id == principal.key_app_id)
         self._keys.clear()
+        self._ncp.clear()
         with self.store.write() as conn:
             row = conn.execute(q).first()
             if row is None:
@@ -214,6 +249,49 @@ class AuthService:
             self._keys.clear()
         self._keys[digest] = (time.monotonic() + self.CACHE_TTL, principal)
         return principal
+
+    def ncp_secret_for(self, access_key: str) -> str | None:
+        """The secret of an NCP access key whose API key is live; None for any other."""
+        hit = self._ncp_lookup(access_key)
+        return hit[0] if hit else None
+
+    def authenticate_ncp(self, access_key: str) -> Principal:
+        """The caller behind an NCP access key (its signature already checked)."""
+        hit = self._ncp_lookup(access_key)
+        if hit is None:
+            raise Unauthorized("unknown access key", code="ncp_unknown_access_key")
+        return hit[1]
+
+    def _ncp_lookup(self, access_key: str) -> tuple[str, Principal] | None:
+        if not access_key or len(access_key) > 32:
+            return None
+        hit = self._ncp.get(access_key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], hit[2]
+        q = (
+            select(
+                ncp_keys.c.secret_sealed,
+                api_keys.c.id,
+                api_keys.c.user_id,
+                api_keys.c.app_id,
+                users.c.is_admin,
+            )
+            .join(api_keys, api_keys.c.id == ncp_keys.c.api_key_id)
+            .join(users, users.c.id == api_keys.c.user_id)
+            .where(ncp_keys.c.access_key == access_key, api_keys.c.revoked_at.is_(None))
+        )
+        with self.store.read() as conn:
+            row = conn.execute(q).first()
+        if row is None or self.secrets_box is None:
+            return None
+        secret = self.secrets_box.open_(row.secret_sealed, purpose=ncp_purpose(access_key))
+        principal = Principal(
+            user_id=row.user_id, key_id=row.id, key_app_id=row.app_id, is_admin=row.is_admin
+        )
+        if len(self._ncp) > 10_000:
+            self._ncp.clear()
+        self._ncp[access_key] = (time.monotonic() + self.CACHE_TTL, secret, principal)
+        return secret, principal
 
     def scope(self, principal: Principal, app_id: str | None = None) -> Scope:
         """The app this request acts in: the key's app, the one asked for, or the first."""
@@ -257,8 +335,9 @@ class AuthService:
                 return None
             uid = self._create_user(conn, "admin", is_admin=True)
             app = self._create_app(conn, uid, "default")
-            _, secret = self._create_key(conn, uid, app_id=None, name="bootstrap", value=api_key)
-        creds = {"user_id": uid, "app_id": app["id"], "api_key": secret}
+            key, secret = self._create_key(conn, uid, app_id=None, name="bootstrap", value=api_key)
+            ncp = self._create_ncp_pair(conn, key["id"]) if self.secrets_box else {}
+        creds = {"user_id": uid, "app_id": app["id"], "api_key": secret, **ncp}
         credentials_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

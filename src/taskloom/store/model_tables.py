@@ -1,15 +1,26 @@
-"""The tables of issue 5's foundation: buckets and feature tables (the model registry adds
-its own here later).
+"""The tables of issue 5: buckets, feature tables and the model registry (models and their
+versions).
 
 They live on the same ``MetaData`` as ``store/tables.py`` (which imports this module at its
 end). Both carry ``app_id``: the tenant boundary. A bucket's files and a feature table's data
 are blobs (``taskloom.blobs``, areas ``.buckets`` and ``.features``); these rows say what
-they are.
+they are. A model version's artifact is a blob too (area ``.models``), written by its training
+job.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from taskloom.store.tables import metadata
 from taskloom.store.types import Json, UTCDateTime
@@ -52,4 +63,41 @@ features = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("app_id", "name", name="uq_features_app_name"),
     Index("ix_features_app_created", "app_id", "created_at"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    _app(),
+    Column("name", String(128), nullable=False),
+    # "task_model": a tabular classifier trained from a labelled file (NCLUE's task model)
+    Column("kind", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_models_app_created", "app_id", "created_at"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("model_id", String(ID), ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    # registered | pending | in_progress | completed | failed | cancelled: written by the
+    # training job; while the job exists, its own status is the one callers see
+    Column("status", String(20), nullable=False),
+    # what the version is trained from (for a task model: the request's fields)
+    Column("params", Json, nullable=False),
+    Column("metrics", Json, nullable=True),
+    # the ml.tabular.save() bytes, a path in the app's .models area
+    Column("artifact", String(512), nullable=True),
+    # no foreign key: a finished job may be deleted, the version stays
+    Column("job_id", String(32), nullable=True),
+    Column("error", Json, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("model_id", "number", name="uq_model_versions_model_number"),
+    Index("ix_model_versions_job", "job_id"),
 )

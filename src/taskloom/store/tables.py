@@ -63,6 +63,23 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# NCP API Gateway key pairs (the NCLUE front door), one per API key: the access key is an id,
+# the secret is sealed with taskloom.secrets_box (the server needs it to check signatures).
+ncp_keys = Table(
+    "ncp_keys",
+    metadata,
+    Column("access_key", String(32), primary_key=True),
+    Column(
+        "api_key_id",
+        String(32),
+        ForeignKey("api_keys.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("secret_sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 datasets = Table(
     "datasets",
     metadata,

@@ -24,6 +24,8 @@ class AppCreate(_Body):
 class KeyCreate(_Body):
     name: str = Field(default="key", min_length=1, max_length=200)
     app_id: str | None = None
+    # also issue an NCP access key / secret pair (the NCLUE front door's signatures)
+    hmac: bool = False
 
 
 class UserCreate(_Body):
@@ -82,7 +84,9 @@ def list_keys(principal: PrincipalDep, services: ServicesDep) -> FastJSONRespons
 
 @router.post("/keys", status_code=201)
 def create_key(body: KeyCreate, principal: PrincipalDep, services: ServicesDep) -> FastJSONResponse:
-    key, secret = services.auth.create_key(principal, name=body.name, app_id=body.app_id)
+    key, secret = services.auth.create_key(
+        principal, name=body.name, app_id=body.app_id, hmac=body.hmac
+    )
     return ok({**key, "api_key": secret}, 201)
 
 

@@ -72,7 +72,7 @@ def reset_postgres(url: str, *, empty: bool = False) -> None:
                 for seq in conn.execute(
                     text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
                 ).scalars():
-                    conn.execute(text(f"ALTER SEQUENCE public.\"{seq}\" RESTART"))
+                    conn.execute(text(f'ALTER SEQUENCE public."{seq}" RESTART'))
             else:
                 conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))

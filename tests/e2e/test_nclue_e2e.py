@@ -327,3 +327,35 @@ def test_cli_keys_create_hmac_gives_a_working_pair(env: dict[str, Any]) -> None:
         auth=NcpSigner(key["ncp_access_key"], key["ncp_secret_key"]),
     ) as nclue:
         assert nclue.get(f"{V1}/tasks").status_code == 200
+
+
+def test_cli_signs_nclue_requests_with_the_data_folders_keys(env: dict[str, Any]) -> None:
+    """``taskloom nclue`` reads the pair from credentials.json and signs each request."""
+    server = env["server"]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TASKLOOM_", "NCP_"))}
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskloom.cli.main", "nclue", *args, "--url", server.url],
+            capture_output=True,
+            text=True,
+            env={**base, **extra},
+            timeout=60,
+        )
+
+    made = cli("create-task", json.dumps(body(env)), "--data-dir", str(server.data_dir))
+    assert made.returncode == 0, made.stderr
+    task = json.loads(made.stdout)
+    assert task["task_name"] == body(env)["name"] and task["test_bucket"] is None
+    shown = cli("task", task["task_id"], "--data-dir", str(server.data_dir))
+    assert shown.returncode == 0 and json.loads(shown.stdout)["task_id"] == task["task_id"]
+    feats = cli("features", "--data-dir", str(server.data_dir))
+    assert env["feature"]["id"] in feats.stdout
+    # a wrong secret is refused by the server: the command fails and prints the NCP error
+    bad = cli(
+        "tasks", NCP_ACCESS_KEY=env["creds"]["ncp_access_key"], NCP_SECRET_KEY="not-the-secret"
+    )
+    assert bad.returncode == 1 and '"errorCode": "200"' in bad.stdout
+    # no pair anywhere: a clear message
+    none = cli("tasks", "--data-dir", str(server.data_dir / "nowhere"))
+    assert none.returncode != 0 and "no NCP key pair" in (none.stderr + none.stdout)

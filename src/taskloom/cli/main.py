@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from taskloom.cli import buckets, datasets, jobs, keys, server
+from taskloom.cli import buckets, datasets, jobs, keys, nclue, server
 
 app = typer.Typer(
     help="taskloom: self-hosted AI data platform.",
@@ -21,6 +21,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(buckets.app, name="buckets")
+app.add_typer(nclue.app, name="nclue")
 
 
 def main() -> None:

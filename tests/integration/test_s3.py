@@ -12,7 +12,7 @@ import pytest
 
 from taskloom.config import Settings
 
-from . import test_buckets, test_features
+from . import test_buckets, test_features, test_task_models
 from .conftest import error_of
 
 moto_server = pytest.importorskip("moto.server")
@@ -102,6 +102,16 @@ test_from_file_equals_pandas = test_features.test_from_file_equals_pandas
 test_lookup = test_features.test_lookup
 test_delete_and_tenancy = test_features.test_delete_and_tenancy
 bucket = test_features.bucket
+# task models: training reads its files from the bucket, the artifact goes to the store
+data = test_task_models.data
+feature_id = test_task_models.feature_id
+test_lifecycle_and_quality_on_a_held_out_split = (
+    test_task_models.test_lifecycle_and_quality_on_a_held_out_split
+)
+test_predict_keys_rows_and_batch = test_task_models.test_predict_keys_rows_and_batch
+test_failures_carry_their_reason_and_are_not_retried = (
+    test_task_models.test_failures_carry_their_reason_and_are_not_retried
+)
 
 
 def test_blobs_put_get_list_delete_on_s3(http, platform, scope, s3) -> None:

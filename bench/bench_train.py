@@ -12,6 +12,12 @@ same data first, then only the measured phase differs:
   into float64) then ``TabularClassifier(...).fit``;
 - **scikit-learn**: ``HistGradientBoostingClassifier(**same params).fit(X, y)`` on X with
   the labels already aligned to its rows (what a caller who had them would pass).
+- **job** (``--job``): the whole ``train_task_model`` job of an in-process platform
+  (SQLite, one worker thread): the feature table (built from a Parquet file in a bucket,
+  not timed) and the correct-answer TSV in a bucket, plus a small separate test file so that
+  every row of the table trains; timed from the job's creation to its end: reading the TSV
+  from the bucket, loading the feature table, the join, the fit, evaluating on the test
+  file and storing the skops artifact.
 
 Reported per side: wall time of the phase, the phase's peak memory above the RSS it started
 from (Linux: VmHWM reset through /proc/self/clear_refs, else a 5 ms RSS sampler), the
@@ -104,6 +110,81 @@ class PeakMemory:
             self.peak = max(self.sampled, _rss_bytes())
 
 
+def run_job_side(n: int, d: int, seed: int, max_iter: int, early: bool | str) -> dict[str, Any]:
+    """The ``train_task_model`` job end to end on an in-process platform."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from taskloom.config import Settings
+    from taskloom.jobs.worker import Worker
+    from taskloom.runtime import Platform
+
+    data = make_data(n, d, seed)
+    key = "tlk_bench_key_0123456789abcdefghij"
+    out: dict[str, Any] = {"side": "job"}
+    with tempfile.TemporaryDirectory(prefix="taskloom-bench-train-") as tmp:
+        folder = Path(tmp)
+        cols = {"key": pa.array(data["keys"].astype(str))}
+        cols.update({f"f{j}": pa.array(data["X"][:, j]) for j in range(d)})
+        pq.write_table(pa.table(cols), folder / "features.parquet")
+        with open(folder / "labels.tsv", "w") as f:
+            f.write("key\tlabel\n")
+            f.writelines(
+                f"{k}\t{v}\n" for k, v in zip(data["file_keys"], data["file_labels"], strict=True)
+            )
+        with open(folder / "test.tsv", "w") as f:
+            f.write("key\tlabel\n")
+            f.writelines(
+                f"{k}\t{v}\n"
+                for k, v in zip(data["keys"][:10_000], data["y"][:10_000], strict=True)
+            )
+        del data, cols
+        p = Platform(
+            Settings(data_dir=folder / "data", bootstrap_api_key=key), workers=0, lock=None
+        ).start()
+        try:
+            s = p.services
+            scope = s.auth.scope(s.auth.authenticate(key))
+            s.buckets.create(scope, "bench")
+            for name in ("features.parquet", "labels.tsv", "test.tsv"):
+                with open(folder / name, "rb") as f:
+                    s.buckets.put(scope, "bench", name, f.read())
+            table = s.features.create_from_file(scope, "users", "bench", "features.parquet", "key")
+            body = {
+                "name": "bench",
+                "train_feature_id": table["id"],
+                "train_bucket": "bench",
+                "train_file_path": "labels.tsv",
+                "test_bucket": "bench",
+                "test_file_path": "test.tsv",
+            }
+            hp = {"max_iter": max_iter, "early_stopping": early if early is False else None}
+            worker = Worker(s.jobs, services=s)
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                tm = s.models.create_task_model(scope, body, hyperparameters=hp)
+                while worker.run_one():
+                    pass
+                out["seconds"] = time.perf_counter() - t0
+            tm = s.models.get_task_model(scope, tm["id"])
+            assert tm["status"] == "completed", tm.get("error")
+            job = s.jobs.get(scope, tm["job_id"])
+            out.update(
+                job_seconds=(job["finished_at"] - job["created_at"]).total_seconds(),
+                roc_auc=tm["metrics"].get("roc_auc"),
+                n_iter=tm["metrics"].get("n_iter", max_iter),
+                peak_above_start_mib=(mem.peak - mem.start) / MiB,
+                start_rss_mib=mem.start / MiB,
+                peak_exact=mem.exact,
+                ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            )
+        finally:
+            p.stop()
+    return out
+
+
 def run_side(
     side: str, n: int, d: int, seed: int, max_iter: int, early: bool | str
 ) -> dict[str, Any]:
@@ -111,6 +192,8 @@ def run_side(
 
     from taskloom.ml.tabular import TabularClassifier, join_labels, load, save
 
+    if side == "job":
+        return run_job_side(n, d, seed, max_iter, early)
     data = make_data(n, d, seed)
     params: dict[str, Any] = {"max_iter": max_iter, "early_stopping": early, "random_state": seed}
     out: dict[str, Any] = {"side": side}
@@ -165,7 +248,8 @@ def main() -> None:
         help="OpenMP threads for both sides (0: the library default, every core); 1 gives "
         "steady numbers on a shared machine",
     )
-    ap.add_argument("--side", choices=["taskloom", "sklearn"], help=argparse.SUPPRESS)
+    ap.add_argument("--job", action="store_true", help="also time the whole train_task_model job")
+    ap.add_argument("--side", choices=["taskloom", "sklearn", "job"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     early: bool | str = "auto" if args.early_stopping else False
     if args.side:
@@ -180,7 +264,7 @@ def main() -> None:
         flush=True,
     )
     results = {}
-    for side in ("sklearn", "taskloom"):
+    for side in ("sklearn", "taskloom", "job") if args.job else ("sklearn", "taskloom"):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--side", side]
         cmd += ["-n", str(args.n), "--features", str(args.features)]
         cmd += ["--max-iter", str(args.max_iter), "--seed", str(args.seed)]
@@ -192,6 +276,13 @@ def main() -> None:
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
         results[side] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = results[side]
+        if side == "job":
+            row(
+                "train_task_model job (read files, join, fit, evaluate, store)",
+                f"{r['seconds']:.2f} s, peak +{r['peak_above_start_mib']:.0f} MiB "
+                f"(process max {r['ru_maxrss_mib']:.0f} MiB), ROC AUC {r['roc_auc']:.3f}",
+            )
+            continue
         row(
             f"{side}: fit" + (" incl. join" if side == "taskloom" else ""),
             f"{r['seconds']:.2f} s, peak +{r['peak_above_start_mib']:.0f} MiB "
@@ -212,6 +303,13 @@ def main() -> None:
         "process peak memory ratio (ru_maxrss)",
         f"{ours['ru_maxrss_mib'] / theirs['ru_maxrss_mib']:.3f}x",
     )
+    if "job" in results:
+        job = results["job"]
+        row("time ratio job / scikit-learn", f"{job['seconds'] / theirs['seconds']:.3f}x")
+        row(
+            "job phase peak memory ratio",
+            f"{job['peak_above_start_mib'] / max(theirs['peak_above_start_mib'], 1e-9):.3f}x",
+        )
     row("memory measured by", "VmHWM reset" if ours["peak_exact"] else "5 ms RSS sampling")
 
 

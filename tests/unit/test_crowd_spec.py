@@ -269,6 +269,7 @@ def test_each_invalid_field_is_reported_once_with_all_fields_checked():
         ),
         ({"x": {"type": "string", "pattern": "("}}, "task_spec.input_spec.x.pattern"),
         ({"x": {"type": "string", "pattern": 5}}, "task_spec.input_spec.x.pattern"),
+        ({"x": {"type": "string", "pattern": "a" * 1001}}, "task_spec.input_spec.x.pattern"),
         ({"x": {"type": "string", "allowed_values": []}}, "task_spec.input_spec.x.allowed_values"),
         (
             {"x": {"type": "string", "allowed_values": "ab"}},

@@ -164,6 +164,10 @@ _E_REQUIRED = ("VALUE_REQUIRED", REQUIRED_MESSAGE)
 _E_NOT_IN_SPEC = ("VALUE_NOT_ALLOWED", "The spec has no such field")
 
 
+# a bound on what one requester's pattern can cost each validation
+MAX_PATTERN = 1_000
+
+
 def _not_allowed(allowed: tuple[Any, ...]) -> Err:
     shown = ", ".join(repr(v) for v in allowed[:10]) + (", ..." if len(allowed) > 10 else "")
     return ("VALUE_NOT_ALLOWED", f"Value must be one of: {shown}")
@@ -385,16 +389,12 @@ def _parse_option(base: str, key: str, value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _option_error(path, "pattern must be a string")
     if len(value) > MAX_PATTERN:
-        # a bound on what one requester's pattern can cost each validation
         raise _option_error(path, f"pattern has at most {MAX_PATTERN} characters")
     try:
         re.compile(value)
     except re.error as exc:
         raise _option_error(path, f"pattern is not a valid regular expression: {exc}") from exc
     return value
-
-
-MAX_PATTERN = 1_000
 
 
 class Spec:

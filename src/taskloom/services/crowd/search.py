@@ -271,6 +271,8 @@ def _value(col: Any, value: Any, name: str) -> Any:
     try:
         python_type = kind.python_type
     except NotImplementedError:
+        # SQLAlchemy's answer for a type with no Python counterpart (JSON columns): the
+        # value is compared as given, and the database reports a mismatch as no match
         return value
     if python_type is datetime:
         if not isinstance(value, datetime):

@@ -26,8 +26,6 @@ import taskloom
 from conftest import PG_URL, ServerProcess, reset_postgres
 from taskloom.sdk.ncp import NcpSigner
 
-pytest.importorskip("taskloom.services.models.service")
-
 V1 = "/api/v1"
 SEED_FIELDS = {
     "task_id",

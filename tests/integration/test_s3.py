@@ -8,16 +8,15 @@ import socket
 import uuid
 from collections.abc import Iterator
 
+import boto3
+import moto.server as moto_server
 import pytest
+import s3fs  # noqa: F401  (the store's S3 path needs it; fail here, not in a test)
 
 from taskloom.config import Settings
 
 from . import test_buckets, test_features, test_task_models
 from .conftest import error_of
-
-moto_server = pytest.importorskip("moto.server")
-pytest.importorskip("s3fs")
-boto3 = pytest.importorskip("boto3")
 
 KEY, SECRET, REGION = "testing", "testing", "us-east-1"
 

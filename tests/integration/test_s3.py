@@ -108,6 +108,10 @@ test_lifecycle_and_quality_on_a_held_out_split = (
     test_task_models.test_lifecycle_and_quality_on_a_held_out_split
 )
 test_predict_keys_rows_and_batch = test_task_models.test_predict_keys_rows_and_batch
+# the stored table is read in batches through an S3 file object
+test_the_job_trains_the_model_the_in_memory_path_trains = (
+    test_task_models.test_the_job_trains_the_model_the_in_memory_path_trains
+)
 test_failures_carry_their_reason_and_are_not_retried = (
     test_task_models.test_failures_carry_their_reason_and_are_not_retried
 )

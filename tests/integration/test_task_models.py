@@ -161,6 +161,60 @@ def test_a_separate_test_file(services, scope, feature_id, data) -> None:
     assert m["roc_auc"] >= 0.8 and m["accuracy"] > m["baseline_accuracy"]
 
 
+@pytest.mark.parametrize("test_file", [False, True])
+def test_the_job_trains_the_model_the_in_memory_path_trains(
+    services, scope, data, monkeypatch, test_file
+) -> None:
+    """The job reads only the matched rows of the stored table, in batches across its row
+    groups; the model and the metrics are those of joining and splitting in memory."""
+    from taskloom.ml import tabular
+    from taskloom.ml.label_file import read_label_file
+    from taskloom.services import feature_files as ff
+
+    monkeypatch.setattr(ff, "ROW_GROUP_ROWS", 3_000)
+    monkeypatch.setattr(ff, "GATHER_BATCH_ROWS", 2_048)
+    df, labels = data
+    shuffled = labels.sample(frac=1.0, random_state=4)
+    train = pd.concat([shuffled[:16_000], pd.DataFrame({"user_id": ["ghost"], "interest": "no"})])
+    services.buckets.create(scope, "mem")
+    services.buckets.put(scope, "mem", "users.parquet", parquet(df))
+    services.buckets.put(scope, "mem", "train.tsv", tsv(train))
+    services.buckets.put(scope, "mem", "test.tsv", tsv(shuffled[16_000:]))
+    f = services.features.create_from_file(scope, "users-mem", "mem", "users.parquet", "user_id")
+    extra = {"test_bucket": "mem", "test_file_path": "test.tsv"} if test_file else {}
+    tm = services.models.create_task_model(
+        scope,
+        {**body(f["id"], path="train.tsv", **extra), "train_bucket": "mem"},
+        hyperparameters=FAST,
+    )
+    run_jobs(services)
+    tm = services.models.get_task_model(scope, tm["id"])
+    assert tm["status"] == "completed", tm["error"]
+
+    table = services.features.load(scope, f["id"])
+    read = read_label_file(tsv(train), filename="train.tsv")
+    joined = tabular.join_labels(table.keys, table.matrix, read.keys, read.labels)
+    if test_file:
+        held = read_label_file(tsv(shuffled[16_000:]), filename="test.tsv")
+        test = tabular.join_labels(table.keys, table.matrix, held.keys, held.labels)
+        model, expected = tabular.fit_and_evaluate(
+            joined.X, joined.y, X_test=test.X, y_test=test.y, **FAST
+        )
+    else:
+        model, expected = tabular.fit_and_evaluate(joined.X, joined.y, **FAST)
+    m = tm["metrics"]
+    assert m["evaluated_on"] == ("test_set" if test_file else "held_out")
+    for k in ("n", "train_rows", "n_iter", "accuracy", "roc_auc", "f1", "confusion_matrix"):
+        assert m[k] == expected[k], k
+    assert m["unmatched_keys"] == 1 and m["unmatched_examples"] == ["ghost"]
+    got = services.models.predict(scope, tm["id"], keys=table.keys[:500].tolist())
+    np.testing.assert_allclose(
+        [p["probabilities"]["yes"] for p in got["predictions"]],
+        model.predict_proba(table.matrix[:500])[:, 1],
+        rtol=1e-12,
+    )
+
+
 def test_features_from_a_dataset(services, scope) -> None:
     df, labels = users(3_000, seed=1)
     services.datasets.create(scope, "people")

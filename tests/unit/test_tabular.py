@@ -313,7 +313,7 @@ def test_reads_tsv_with_bom_crlf_quotes_and_blank_lines():
     )
     table = read_label_file(data, filename="task_dataset/pet_food.tsv")
     assert table.key_column == "user_id" and table.label_column == "interested"
-    assert list(table.keys) == ["u1", "u\t2", "u3", "u4"]
+    assert table.keys.to_pylist() == ["u1", "u\t2", "u3", "u4"]
     assert list(table.labels) == ["yes", "no", 'say "maybe"', "yes"]
 
 
@@ -321,7 +321,7 @@ def test_reads_csv_and_sniffs_the_delimiter_without_a_name():
     csv_text = b'id,label\nu1,1\n"u,2",0\n'
     for name in ("labels.csv", None):
         table = read_label_file(csv_text, filename=name)
-        assert list(table.keys) == ["u1", "u,2"] and list(table.labels) == ["1", "0"]
+        assert table.keys.to_pylist() == ["u1", "u,2"] and list(table.labels) == ["1", "0"]
     tsv = read_label_file(b"id\tlabel\nu1\t1\n")
     assert list(tsv.labels) == ["1"]
 
@@ -329,7 +329,7 @@ def test_reads_csv_and_sniffs_the_delimiter_without_a_name():
 def test_reads_utf16_with_bom_and_named_columns():
     text = "label\tscore\tuser\n고양이\t1\tu1\n강아지\t2\tu2\n"
     table = read_label_file(text.encode("utf-16"), key_column="user", label_column="label")
-    assert list(table.keys) == ["u1", "u2"] and list(table.labels) == ["고양이", "강아지"]
+    assert table.keys.to_pylist() == ["u1", "u2"] and list(table.labels) == ["고양이", "강아지"]
 
 
 @pytest.mark.parametrize(

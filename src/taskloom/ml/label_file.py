@@ -12,13 +12,15 @@ Errors are :class:`~taskloom.ml.tabular.TrainingError` with a ``code``:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from taskloom.ml.tabular import TrainingError
 
@@ -28,18 +30,21 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class LabelTable(NamedTuple):
-    """The rows of a correct-answer file (strings, file order)."""
+    """The rows of a correct-answer file (file order): keys as an arrow string array (a
+    million keys cost a few megabytes, not a million Python objects), labels as a numpy
+    object array whose equal labels share one string."""
 
-    keys: np.ndarray
+    keys: Any
     labels: np.ndarray
     key_column: str
     label_column: str
 
 
-def _text(data: bytes) -> str:
+def _payload(data: bytes) -> bytes:
+    """The file as UTF-8 bytes without a byte-order mark; unreadable files refused."""
     if data.startswith(_UTF16_BOMS):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise TrainingError(
                 "the correct-answer file is not valid UTF-16", code="unreadable_file"
@@ -50,13 +55,14 @@ def _text(data: bytes) -> str:
             code="unreadable_file",
         )
     try:
-        return data.decode("utf-8-sig")
+        codecs.decode(data, "utf-8")
     except UnicodeDecodeError as exc:
         raise TrainingError(
             f"the correct-answer file is not UTF-8 text (byte {exc.start}); "
             "save it as UTF-8 (or UTF-16 with a byte-order mark)",
             code="unreadable_file",
         ) from exc
+    return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
 
 
 def _delimiter(first_line: str, filename: str | None) -> str:
@@ -69,11 +75,19 @@ def _delimiter(first_line: str, filename: str | None) -> str:
     return "\t" if "\t" in first_line or "," not in first_line else ","
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line
+def _first_line(payload: bytes) -> str:
+    for line in io.BytesIO(payload):
+        text = line.decode("utf-8").rstrip("\r\n")
+        if text.strip():
+            return text
     return ""
+
+
+def _first(mask: Any) -> int | None:
+    """The position of the first true value of an arrow boolean array, if any."""
+    if not pc.any(mask).as_py():
+        return None
+    return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0])
 
 
 def read_label_file(
@@ -84,39 +98,37 @@ def read_label_file(
     label_column: str | None = None,
     delimiter: str | None = None,
 ) -> LabelTable:
-    """Parse a correct-answer file.
+    """Parse a correct-answer file (pyarrow's CSV reader: no Python loop over rows).
 
     ``filename`` (``.csv`` / ``.tsv``) picks the delimiter; without it the header line does.
     ``key_column`` and ``label_column`` name the columns to use (default: the first two).
     """
-    text = _text(bytes(data))
-    header = _first_line(text)
+    payload = _payload(bytes(data))
+    header = _first_line(payload)
     if not header:
         raise TrainingError("the correct-answer file is empty", code="no_rows")
     sep = delimiter or _delimiter(header, filename)
+    kind = "TSV" if sep == "\t" else "CSV"
     try:
-        with warnings.catch_warnings():
-            # a first row longer than the header is a warning in pandas; it is the same error
-            # as any later row that is too long
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=True,
-                quoting=csv.QUOTE_MINIMAL,
-                engine="c",
-                index_col=False,
-            )
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
+        raw_names = next(csv.reader([header], delimiter=sep))
+        table = pacsv.read_csv(
+            pa.py_buffer(payload),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=sep, quote_char='"', double_quote=True, ignore_empty_lines=True
+            ),
+            # every cell is text, and an empty cell is "" (never a null)
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in raw_names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (csv.Error, pa.ArrowInvalid) as exc:
         raise TrainingError(
-            f"the correct-answer file cannot be read as {'TSV' if sep == chr(9) else 'CSV'}: {exc}",
-            code="unreadable_file",
+            f"the correct-answer file cannot be read as {kind}: {exc}", code="unreadable_file"
         ) from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    columns = list(frame.columns)
+    columns = [str(c).strip() for c in table.column_names]
     key_name = key_column if key_column is not None else (columns[0] if columns else "")
     if label_column is not None:
         label_name = label_column
@@ -130,30 +142,51 @@ def read_label_file(
             details={"columns": columns},
         )
     for wanted in (key_name, label_name):
-        if wanted not in frame.columns:
+        if wanted not in columns:
             raise TrainingError(
                 f"the correct-answer file has no column {wanted!r} (its header: {columns})",
                 code="missing_column",
                 details={"column": wanted, "columns": columns},
             )
+    raw = [table.column(i).combine_chunks() for i in range(len(columns))]
+    for name in (key_name, label_name):
+        col = raw[columns.index(name)]
+        breaks = pc.or_(pc.match_substring(col, "\n"), pc.match_substring(col, "\r"))
+        position = _first(breaks)
+        if position is not None:  # a quote left open runs on over the following lines
+            raise TrainingError(
+                f"the correct-answer file cannot be read as {kind}: the {name!r} of row "
+                f"{position + 1} runs over a line end (a quote that is not closed?)",
+                code="unreadable_file",
+                details={"row": position + 1, "column": name},
+            )
+    cells = [pc.utf8_trim_whitespace(col) for col in raw]
+    del raw, table
     # rows whose every cell is blank ("\t\t" lines) are blank lines too
-    cells = frame.apply(lambda col: col.str.strip())
-    cells = cells[(cells != "").any(axis=1)]
-    if cells.empty:
+    blank = None
+    for col in cells:
+        empty = pc.equal(pc.utf8_length(col), 0)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    if blank is not None and blank.null_count == 0 and pc.any(blank).as_py():
+        cells = [col.filter(pc.invert(blank)) for col in cells]
+    if not cells or len(cells[0]) == 0:
         raise TrainingError("the correct-answer file has a header but no rows", code="no_rows")
-    for name, code in ((key_name, "missing_key"), (label_name, "missing_label")):
-        empty = (cells[name] == "").to_numpy()
-        if empty.any():
-            position = int(np.flatnonzero(empty)[0])
+    keys, labels = cells[columns.index(key_name)], cells[columns.index(label_name)]
+    for name, col, code in ((key_name, keys, "missing_key"), (label_name, labels, "missing_label")):
+        position = _first(pc.equal(pc.utf8_length(col), 0))
+        if position is not None:
             raise TrainingError(
                 f"row {position + 1} of the correct-answer file (after the header, blank lines not "
                 f"counted) has an empty {name!r}",
                 code=code,
                 details={"row": position + 1, "column": name},
             )
+    # labels repeat: one string per distinct label, shared by its rows
+    encoded = pc.dictionary_encode(labels)
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     return LabelTable(
-        keys=cells[key_name].to_numpy(dtype=object),
-        labels=cells[label_name].to_numpy(dtype=object),
+        keys=keys,
+        labels=names[encoded.indices.to_numpy(zero_copy_only=False)],
         key_column=key_name,
         label_column=label_name,
     )

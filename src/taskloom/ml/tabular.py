@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import train_test_split as _sk_train_test_split
@@ -40,9 +42,13 @@ __all__ = [
     "JoinedLabels",
     "TabularClassifier",
     "TrainingError",
+    "check_classes",
     "evaluate",
     "fit_and_evaluate",
+    "held_out_split",
     "join_labels",
+    "KeyMatch",
+    "match_keys",
     "load",
     "save",
     "train_test_split",
@@ -104,7 +110,8 @@ def _label_array(y: Any, *, name: str = "y") -> np.ndarray:
             return series.astype(np.int64).to_numpy()
         if inferred == "boolean":
             return series.astype(bool).to_numpy()
-        strings = series.astype(str).to_numpy(dtype=object)
+        # already text: kept as it is (astype(str) would make a new string per row)
+        strings = arr if inferred == "string" else series.astype(str).to_numpy(dtype=object)
         if (strings == "").any():
             raise TrainingError(f"{name} has empty labels", code="missing_label")
         return strings
@@ -148,39 +155,85 @@ def _key_index(keys: Any, *, name: str) -> np.ndarray:
     return arr
 
 
-def _comparable_keys(keys: np.ndarray) -> np.ndarray:
-    """Keys as they are when they are integers or all strings, else as strings."""
-    if keys.dtype.kind in "iu":
-        return keys
-    if keys.dtype.kind == "O" and pd.api.types.infer_dtype(keys, skipna=False) == "string":
-        return keys  # already text: no copy of a million strings
-    return keys.astype(str).astype(object)
+def _key_strings(keys: Any, *, name: str) -> Any:
+    """Keys as one arrow string array: text as it is, integers and other values as their
+    text (so ``17`` matches ``"17"``); a missing key (None) matches nothing."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if isinstance(keys, pa.Array):
+        if pa.types.is_string(keys.type):
+            return keys
+        return pc.cast(keys, pa.string())
+    arr = _key_index(keys, name=name)
+    if arr.dtype.kind in "iuU":
+        return pc.cast(pa.array(arr), pa.string())
+    if arr.dtype.kind == "O":
+        try:
+            return pa.array(arr, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: compare as text
+            pass
+    return pa.array(arr.astype(str), pa.string())
 
 
-def _match_rows(fkeys: np.ndarray, lkeys: np.ndarray) -> np.ndarray:
-    """The feature row of each label key (-1 where there is none); only the result
-    outlives this call, so the hash tables are gone before the rows are gathered."""
-    if not (fkeys.dtype.kind in "iu" and lkeys.dtype.kind in "iu"):
-        # integer keys on one side only: compare as text (``17`` matches ``"17"``)
-        fkeys, lkeys = np.asarray(fkeys, dtype=object), np.asarray(lkeys, dtype=object)
-        fkeys, lkeys = _comparable_keys(fkeys), _comparable_keys(lkeys)
-    findex = pd.Index(fkeys)
-    if not findex.is_unique:
-        dups = findex[findex.duplicated()].unique()[:5].tolist()
+def _examples(keys: Any) -> list[str]:
+    return [str(k) for k in keys.to_pylist()[:5]]
+
+
+def _duplicated(keys: Any) -> Any:
+    """The values of ``keys`` that occur more than once (arrow)."""
+    counts = pc.value_counts(keys)
+    return counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+
+
+class KeyMatch(NamedTuple):
+    """The result of :func:`match_keys`."""
+
+    rows: np.ndarray
+    """The feature-table row (int64) of each label key that has one, in the label order."""
+    hit: np.ndarray
+    """Per label key: whether the table has it."""
+    unmatched: np.ndarray
+    """Label keys the table does not have (as text)."""
+
+
+def match_keys(feature_keys: Any, label_keys: Any) -> KeyMatch:
+    """Find each label key's row in a feature table (keys: numpy or arrow arrays).
+
+    One arrow hash lookup, no Python loop over rows. Errors (``TrainingError.code``):
+    ``duplicate_feature_key`` (the table's key is not unique), ``duplicate_label_key`` (a key
+    labelled twice), ``no_key_matched``.
+    """
+    fkeys = _key_strings(feature_keys, name="feature_keys")
+    lkeys = _key_strings(label_keys, name="label_keys")
+    n = len(fkeys)
+    # a stored table is in key order: strictly increasing keys are unique, checked in O(n)
+    ascending = n < 2 or pc.all(pc.less(fkeys[:-1], fkeys[1:])).as_py()
+    if not ascending and pc.count_distinct(fkeys).as_py() != n:
+        dups = _duplicated(fkeys)
         raise TrainingError(
-            f"the feature table has duplicate keys, e.g. {dups}",
+            f"the feature table has duplicate keys, e.g. {_examples(dups)}",
             code="duplicate_feature_key",
-            details={"examples": [str(k) for k in dups]},
+            details={"examples": _examples(dups)},
         )
-    lindex = pd.Index(lkeys)
-    if not lindex.is_unique:
-        dups = lindex[lindex.duplicated()].unique()[:5].tolist()
+    found = pc.index_in(lkeys, value_set=fkeys, skip_nulls=True)
+    hit = found.is_valid().to_numpy(zero_copy_only=False)
+    rows = found.drop_null().to_numpy().astype(np.int64, copy=False)
+    missing = lkeys.filter(pc.invert(found.is_valid()))
+    twice = len(rows) and bool((np.bincount(rows, minlength=n) > 1).any())
+    if twice or pc.count_distinct(missing, mode="all").as_py() != len(missing):
+        dups = _duplicated(lkeys)
         raise TrainingError(
-            f"the correct-answer file labels some keys more than once, e.g. {dups}",
+            f"the correct-answer file labels some keys more than once, e.g. {_examples(dups)}",
             code="duplicate_label_key",
-            details={"examples": [str(k) for k in dups]},
+            details={"examples": _examples(dups)},
         )
-    return np.asarray(findex.get_indexer(lindex))
+    if len(rows) == 0:
+        raise TrainingError(
+            f"none of the {len(lkeys)} keys of the correct-answer file is in the feature table",
+            code="no_key_matched",
+            details={"label_rows": len(lkeys), "examples": _examples(lkeys)},
+        )
+    return KeyMatch(rows, hit, np.asarray(missing.to_pylist(), dtype=object))
 
 
 def _gather_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -199,12 +252,10 @@ def _gather_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def join_labels(feature_keys: Any, X: Any, label_keys: Any, labels: Any) -> JoinedLabels:
-    """Match each (key, label) row to the feature row with that key.
+    """Match each (key, label) row to the feature row with that key (in memory).
 
     Rows come out in the label file's order; label keys that no feature row has are
-    returned in ``unmatched`` and left out. Errors (``TrainingError.code``):
-    ``duplicate_feature_key`` (the feature table's key is not unique), ``duplicate_label_key``
-    (a key labelled twice), ``no_key_matched``.
+    returned in ``unmatched`` and left out. Errors as :func:`match_keys`.
     """
     fkeys = _key_index(feature_keys, name="feature_keys")
     lkeys = _key_index(label_keys, name="label_keys")
@@ -216,18 +267,11 @@ def join_labels(feature_keys: Any, X: Any, label_keys: Any, labels: Any) -> Join
     ylab = np.asarray(labels)
     if ylab.shape != lkeys.shape:
         raise ValueError(f"{len(lkeys)} label keys for {len(ylab)} labels")
-    rows = _match_rows(fkeys, lkeys)
-    hit = rows >= 0
-    n_matched = int(hit.sum())
-    if n_matched == 0:
-        raise TrainingError(
-            f"none of the {len(lkeys)} keys of the correct-answer file is in the feature table",
-            code="no_key_matched",
-            details={"label_rows": len(lkeys), "examples": [str(k) for k in lkeys[:5]]},
-        )
-    if n_matched == len(rows):
-        return JoinedLabels(_gather_rows(features, rows), ylab, lkeys, lkeys[:0])
-    return JoinedLabels(_gather_rows(features, rows[hit]), ylab[hit], lkeys[hit], lkeys[~hit])
+    match = match_keys(fkeys, lkeys)
+    if len(match.rows) == len(lkeys):
+        return JoinedLabels(_gather_rows(features, match.rows), ylab, lkeys, lkeys[:0])
+    hit = match.hit
+    return JoinedLabels(_gather_rows(features, match.rows), ylab[hit], lkeys[hit], lkeys[~hit])
 
 
 # -- the classifier --------------------------------------------------------------------
@@ -369,12 +413,12 @@ class TabularClassifier:
 # -- split and evaluation --------------------------------------------------------------
 
 
-def train_test_split(
-    X: Any, y: Any, *, test_size: float = 0.2, random_state: int | None = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The held-out split: ``X_train, X_test, y_train, y_test``, stratified by label when
-    every class has at least two rows, and the same for the same ``random_state``."""
-    features = np.asarray(X)
+def held_out_split(
+    y: Any, *, test_size: float = 0.2, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out split as row numbers ``(fit, evaluation)``: a ``test_size`` share held
+    out, stratified by label when every class has at least two rows, and the same for the
+    same ``random_state``."""
     labels = np.asarray(y)
     n = len(labels)
     n_test = int(np.ceil(n * test_size))
@@ -387,10 +431,34 @@ def train_test_split(
     _, codes = _encode(_label_array(labels))
     counts = np.bincount(codes)
     stratify = codes if counts.min() >= 2 and n_test >= len(counts) else None
-    parts = _sk_train_test_split(
-        features, labels, test_size=n_test, random_state=random_state, stratify=stratify
+    fit, held = _sk_train_test_split(
+        np.arange(n), test_size=n_test, random_state=random_state, stratify=stratify
     )
-    return parts[0], parts[1], parts[2], parts[3]
+    return np.asarray(fit), np.asarray(held)
+
+
+def train_test_split(
+    X: Any, y: Any, *, test_size: float = 0.2, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The held-out split of arrays: ``X_train, X_test, y_train, y_test``
+    (rows as :func:`held_out_split` picks them)."""
+    features = np.asarray(X)
+    labels = np.asarray(y)
+    fit, held = held_out_split(labels, test_size=test_size, random_state=random_state)
+    return features[fit], features[held], labels[fit], labels[held]
+
+
+def check_classes(y: Any) -> list[Any]:
+    """The sorted classes of labels ``y``; ``single_class`` when there are fewer than two."""
+    classes, _ = _encode(_label_array(y))
+    if len(classes) == 1:
+        raise TrainingError(
+            f"every training row has the label {classes[0]!r}: "
+            "a classifier needs at least two classes",
+            code="single_class",
+            details={"label": str(classes[0])},
+        )
+    return classes
 
 
 def _roc_auc(y_idx: np.ndarray, proba: np.ndarray, pos: int | None) -> float | None:
@@ -498,20 +566,15 @@ def fit_and_evaluate(
     y_test: Any = None,
     test_size: float = 0.2,
     random_state: int | None = 0,
+    evaluated_on: str | None = None,
     **params: Any,
 ) -> tuple[TabularClassifier, dict[str, Any]]:
     """Train a :class:`TabularClassifier` and evaluate it: on ``X_test``/``y_test`` when
     given, else on a held-out ``test_size`` share of ``X``/``y`` (stratified, seeded).
-    The metrics say which (``evaluated_on``: ``"test_set"`` or ``"held_out"``)."""
+    The metrics say which (``evaluated_on``: ``"test_set"`` or ``"held_out"``; a caller that
+    split the rows itself with :func:`held_out_split` passes ``evaluated_on="held_out"``)."""
     labels = _label_array(y)
-    classes, _ = _encode(labels)
-    if len(classes) == 1:
-        raise TrainingError(
-            f"every training row has the label {classes[0]!r}: "
-            "a classifier needs at least two classes",
-            code="single_class",
-            details={"label": str(classes[0])},
-        )
+    check_classes(labels)
     if X_test is None:
         X_fit, X_eval, y_fit, y_eval = train_test_split(
             X, labels, test_size=test_size, random_state=random_state
@@ -519,7 +582,7 @@ def fit_and_evaluate(
         evaluated_on = "held_out"
     else:
         X_fit, y_fit, X_eval, y_eval = np.asarray(X), labels, np.asarray(X_test), y_test
-        evaluated_on = "test_set"
+        evaluated_on = evaluated_on or "test_set"
     model = TabularClassifier(random_state=random_state, **params).fit(X_fit, y_fit)
     metrics = evaluate(y_eval, model.predict_proba(X_eval), model.classes_)
     metrics.update(evaluated_on=evaluated_on, train_rows=int(len(y_fit)), n_iter=model.n_iter_)

@@ -32,6 +32,9 @@ FORMATS = ("csv", "tsv", "parquet")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 MAX_COLUMNS = 10_000
 MAX_KEY_CHARS = 255
+# Rows per Parquet row group of a stored table: reading it piece by piece (training reads
+# only the rows it needs) holds one group in memory at a time, not the whole table.
+ROW_GROUP_ROWS = 65_536
 
 
 def require_pyarrow() -> None:
@@ -198,7 +201,7 @@ def parquet_file(cols: Columns, key_column: str) -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(suffix=".parquet")
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
         yield tmp
     finally:
         os.unlink(tmp)
@@ -216,3 +219,82 @@ def read_artifact(source: Any, key_column: str, names: list[str]) -> tuple[np.nd
     matrix = np.ascontiguousarray(by_column.T)
     keys = np.asarray(table.column(key_column).to_numpy(zero_copy_only=False).astype(str))
     return keys, matrix
+
+
+def _plain_float32(col: Any) -> np.ndarray:
+    """A stored float32 column without nulls as a numpy view; anything else converted."""
+    if pa.types.is_float32(col.type) and col.null_count == 0:
+        return np.asarray(col.to_numpy(zero_copy_only=True))
+    return float32_column(col)
+
+
+def read_keys(source: Any, key_column: str) -> Any:
+    """The key column of a stored artifact as one arrow string array (table row order),
+    without reading the feature columns."""
+    require_pyarrow()
+    return pq.read_table(source, columns=[key_column]).column(key_column).combine_chunks()
+
+
+# Table rows decoded per step by :func:`gather_rows` (bounds its temporary memory).
+GATHER_BATCH_ROWS = 65_536
+
+
+def gather_rows(
+    source: Any, names: Sequence[str], requests: Sequence[np.ndarray], *, dtype: Any = np.float64
+) -> list[np.ndarray]:
+    """For each request (table row numbers, any order, repeats allowed), a matrix whose row
+    ``i`` is table row ``request[i]``, columns ``names``, in ``dtype``.
+
+    One pass over the artifact in batches of :data:`GATHER_BATCH_ROWS` rows serves every
+    request, and the whole float32 table is never in memory: the peak is the outputs plus
+    one batch. (Models train in float64, so gathering straight into float64 spares the copy
+    scikit-learn would otherwise make.)
+    """
+    require_pyarrow()
+    d = len(names)
+    # per request: its rows sorted, the order that sorts them (None: sorted already), output
+    plans: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]] = []
+    for rows in requests:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and rows.min() < 0:
+            raise ValueError("table row numbers are not negative")
+        out = np.empty((len(rows), d), dtype=dtype)
+        if len(rows) < 2 or bool((rows[1:] >= rows[:-1]).all()):
+            plans.append((rows, None, out))  # in table order already: written in place
+        else:
+            perm = np.argsort(rows, kind="stable")
+            plans.append((rows[perm], perm, out))
+    if not any(len(p[0]) for p in plans):
+        return [p[2] for p in plans]
+    cursors = [0] * len(plans)
+    start = 0
+    # no pre-buffering: it would read every row group's pages before the first batch
+    reader = pq.ParquetFile(source, pre_buffer=False)
+    pool = pa.default_memory_pool()
+    for batch in reader.iter_batches(
+        batch_size=GATHER_BATCH_ROWS, columns=list(names), use_threads=False
+    ):
+        stop = start + batch.num_rows
+        columns = [_plain_float32(batch.column(j)) for j in range(d)]
+        for i, (sorted_rows, sorter, out) in enumerate(plans):
+            lo = cursors[i]
+            hi = int(np.searchsorted(sorted_rows, stop, side="left"))
+            if hi > lo:
+                local = sorted_rows[lo:hi] - start
+                # column by column into a (columns x rows) block: contiguous writes; then
+                # one transposing copy into the output rows (2.5x faster than strided writes)
+                block = np.empty((d, hi - lo), np.float32)
+                for j, col in enumerate(columns):
+                    np.take(col, local, out=block[j])
+                if sorter is None:
+                    out[lo:hi] = block.T
+                else:
+                    out[sorter[lo:hi]] = block.T
+            cursors[i] = hi
+        start = stop
+        del batch, columns
+        pool.release_unused()  # else the pool keeps every batch's pages: +200 MiB at 1M x 50
+    for (sorted_rows, _, _), done in zip(plans, cursors, strict=True):
+        if done != len(sorted_rows):
+            raise ValueError(f"row {int(sorted_rows[done])} is beyond the table's {start} rows")
+    return [p[2] for p in plans]

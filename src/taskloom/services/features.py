@@ -24,7 +24,8 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,37 @@ class FeatureData:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    """A stored feature table read piece by piece: its keys first, then only the rows that
+    are asked for, converted on the way (what training does, so that the whole float32
+    table is never in memory beside the float64 rows a model trains on)."""
+
+    id: str
+    columns: list[str]
+    key_column: str
+    area: Blobs
+    artifact: str
+
+    @contextmanager
+    def _source(self) -> Iterator[Any]:
+        if self.area.store.local:  # pyarrow memory-maps a local file
+            yield self.area.full_path(self.artifact)
+        else:
+            with self.area.open(self.artifact) as f:
+                yield f
+
+    def keys(self) -> Any:
+        """The keys (an arrow string array), in table row order."""
+        with self._source() as src:
+            return ff.read_keys(src, self.key_column)
+
+    def gather(self, requests: Sequence[np.ndarray]) -> builtins.list[np.ndarray]:
+        """Per request (table row numbers), its rows as a float64 matrix; one pass."""
+        with self._source() as src:
+            return ff.gather_rows(src, self.columns, requests)
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,12 @@ class FeatureService:
             with area.open(row.artifact) as f:
                 keys, matrix = ff.read_artifact(f, row.key_column, names)
         return FeatureData(keys, matrix, names)
+
+    def table(self, scope: Scope, feature_id: str, field: str = "feature_id") -> StoredTable:
+        """The table for reading piece by piece (``NotFound`` for another app's)."""
+        row = self._row(scope, feature_id, field)
+        names = [c["name"] for c in row.columns]
+        return StoredTable(row.id, names, row.key_column, self._area(scope), row.artifact)
 
     def lookup(
         self, scope: Scope, feature_id: str, keys: Sequence[Any] | np.ndarray

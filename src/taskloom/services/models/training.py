@@ -1,8 +1,10 @@
 """The bodies of the task-model jobs: ``train_task_model`` and ``predict_task_model``.
 
-Training reads the correct-answer file from its bucket, joins it to the feature table by
-key, fits and evaluates (``ml.tabular.fit_and_evaluate``: on the test file when given,
-else on a held-out share), and stores the artifact and the metrics on the version. Problems
+Training reads the correct-answer file from its bucket, matches its keys to the feature
+table's, reads only the matched feature rows (one pass over the stored table, straight into
+the float64 a model trains on: the whole table is never in memory), fits and evaluates
+(``ml.tabular.fit_and_evaluate``: on the test file when given, else on a held-out share),
+and stores the artifact and the metrics on the version. Problems
 with the data raise :class:`~taskloom.ml.tabular.TrainingError` (a ``JobFailed``: the job
 fails at once, no retry) with a stable code; the version records the same code and message.
 Both jobs overwrite their own output when retried.
@@ -12,9 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import select, update
 
 from taskloom.errors import Cancelled, JobFailed, NotFound, TaskloomError
@@ -29,7 +32,7 @@ from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
-    from taskloom.services.features import FeatureData
+    from taskloom.services.features import FeatureData, StoredTable
     from taskloom.services.models.service import ModelService
 
 PREDICT_CHUNK = 65_536
@@ -77,70 +80,145 @@ def _features(svc: ModelService, scope: Scope, feature_id: str, field: str) -> F
     try:
         return svc.features.load(scope, feature_id, field=field)
     except NotFound as exc:
-        raise TrainingError(
-            f"the feature table {feature_id!r} does not exist",
-            code="unknown_feature",
-            field=field,
-            details={"feature_id": feature_id},
-        ) from exc
+        raise _unknown_feature(feature_id, field) from exc
+
+
+def _unknown_feature(feature_id: str, field: str) -> TrainingError:
+    return TrainingError(
+        f"the feature table {feature_id!r} does not exist",
+        code="unknown_feature",
+        field=field,
+        details={"feature_id": feature_id},
+    )
+
+
+def _table(svc: ModelService, scope: Scope, feature_id: str, field: str) -> StoredTable:
+    try:
+        return svc.features.table(scope, feature_id, field=field)
+    except NotFound as exc:
+        raise _unknown_feature(feature_id, field) from exc
+
+
+class _Labelled(NamedTuple):
+    """A correct-answer file matched to its feature table (rows not read yet)."""
+
+    table: StoredTable
+    rows: np.ndarray  # the table row of each matched label row, file order
+    y: np.ndarray  # their labels
+    file_rows: int
+    unmatched: int
+    unmatched_examples: list[str]
 
 
 def _labelled(
-    svc: ModelService, scope: Scope, params: dict[str, Any], which: str
-) -> tuple[tabular.JoinedLabels, list[str], int]:
+    svc: ModelService,
+    scope: Scope,
+    params: dict[str, Any],
+    which: str,
+    tables: dict[str, tuple[StoredTable, Any]],
+) -> _Labelled:
+    """Read ``which`` ("train" / "test") file and match its keys to the feature table's
+    (each table's keys are read once: ``tables`` caches them)."""
     bucket, path = params[f"{which}_bucket"], params[f"{which}_file_path"]
     data = _read_file(svc, scope, bucket, path, f"{which}_file_path")
     labels = read_label_file(data, filename=path)
+    del data
     fid = (
         params["train_feature_id"]
         if which == "train"
         else (params.get("test_feature_id") or params["train_feature_id"])
     )
-    field = "train_feature_id" if fid == params["train_feature_id"] else "test_feature_id"
-    feats = _features(svc, scope, fid, field)
-    joined = tabular.join_labels(feats.keys, feats.matrix, labels.keys, labels.labels)
-    return joined, feats.columns, len(labels.keys)
+    if fid not in tables:
+        field = "train_feature_id" if fid == params["train_feature_id"] else "test_feature_id"
+        table = _table(svc, scope, fid, field)
+        tables[fid] = (table, table.keys())
+    table, keys = tables[fid]
+    match = tabular.match_keys(keys, labels.keys)
+    y = labels.labels if len(match.rows) == len(labels.keys) else labels.labels[match.hit]
+    examples = [str(k) for k in match.unmatched[:5]]
+    return _Labelled(table, match.rows, y, len(labels.keys), len(match.unmatched), examples)
 
 
 def train(svc: ModelService, ctx: JobContext, model_id: str, version_id: str) -> dict[str, Any]:
+    """Read the files, match keys, read only the matched feature rows (one pass over each
+    table, straight into float64), fit, evaluate and store the artifact."""
     scope = ctx.scope
     row = _version(svc, scope, model_id, version_id)
     params: dict[str, Any] = row.params
     _record(svc, version_id, status=JobStatus.IN_PROGRESS.value, error=None)
     try:
-        ctx.progress(5, "reading the correct-answer file")
-        train_set, columns, train_rows = _labelled(svc, scope, params, "train")
-        X_test = y_test = None
-        test_info: dict[str, Any] | None = None
-        if params.get("test_file_path"):
-            ctx.progress(15, "reading the test file")
-            test_set, test_columns, test_rows = _labelled(svc, scope, params, "test")
-            if test_columns != columns:
-                raise TrainingError(
-                    "the test feature table's columns differ from the training table's",
-                    code="feature_mismatch",
-                    field="test_feature_id",
-                    details={"train": columns, "test": test_columns},
-                )
-            X_test, y_test = test_set.X, test_set.y
-            test_info = {"file_rows": test_rows, "unmatched_keys": len(test_set.unmatched)}
-        ctx.progress(25, f"training on {len(train_set.y)} rows x {len(columns)} features")
         hp = dict(params.get("hyperparameters") or {})
         test_size = hp.pop("test_size", 0.2)
         if hp.get("early_stopping") is None:
             hp.pop("early_stopping", None)
+        random_state = hp.pop("random_state", 0)
+        tables: dict[str, tuple[StoredTable, Any]] = {}
+        ctx.progress(5, "reading the correct-answer file")
+        train_set = _labelled(svc, scope, params, "train", tables)
+        columns = train_set.table.columns
+        test_info: dict[str, Any] | None = None
+        if params.get("test_file_path"):
+            ctx.progress(15, "reading the test file")
+            test_set = _labelled(svc, scope, params, "test", tables)
+            if test_set.table.columns != columns:
+                raise TrainingError(
+                    "the test feature table's columns differ from the training table's",
+                    code="feature_mismatch",
+                    field="test_feature_id",
+                    details={"train": columns, "test": test_set.table.columns},
+                )
+            tabular.check_classes(train_set.y)
+            fit_rows, y_fit = train_set.rows, train_set.y
+            eval_rows, y_eval = test_set.rows, test_set.y
+            eval_table = test_set.table
+            evaluated_on = "test_set"
+            test_info = {"file_rows": test_set.file_rows, "unmatched_keys": test_set.unmatched}
+            del test_set
+        else:
+            tabular.check_classes(train_set.y)
+            fit, held = tabular.held_out_split(
+                train_set.y, test_size=test_size, random_state=random_state
+            )
+            fit_rows, y_fit = train_set.rows[fit], train_set.y[fit]
+            eval_rows, y_eval = train_set.rows[held], train_set.y[held]
+            del fit, held
+            eval_table = train_set.table
+            evaluated_on = "held_out"
+        # the keys and the files' text are not needed any more: arrow's allocator keeps
+        # freed pages for reuse unless told to give them back (100+ MiB at a million rows)
+        tables.clear()
+        pa.default_memory_pool().release_unused()
+        ctx.progress(20, f"reading {len(fit_rows) + len(eval_rows)} feature rows")
+        if eval_table is train_set.table:
+            X_fit, X_eval = train_set.table.gather([fit_rows, eval_rows])
+        else:
+            (X_fit,) = train_set.table.gather([fit_rows])
+            (X_eval,) = eval_table.gather([eval_rows])
+        # only the matrices and their labels go on: the rest is freed before the fit
+        file_rows, unmatched = train_set.file_rows, train_set.unmatched
+        unmatched_examples = train_set.unmatched_examples
+        del train_set, fit_rows, eval_rows, eval_table
+        ctx.check_cancelled()
+        ctx.progress(25, f"training on {len(y_fit)} rows x {len(columns)} features")
         model, metrics = tabular.fit_and_evaluate(
-            train_set.X, train_set.y, X_test=X_test, y_test=y_test, test_size=test_size, **hp
+            X_fit,
+            y_fit,
+            X_test=X_eval,
+            y_test=y_eval,
+            random_state=random_state,
+            evaluated_on=evaluated_on,
+            **hp,
         )
+        del X_fit, X_eval
         ctx.check_cancelled()
         ctx.progress(90, "storing the model")
         artifact = f"{model_id}/{version_id}.skops"
         svc.area(scope).put(artifact, tabular.save(model), "application/zip")
         metrics.update(
             feature_columns=columns,
-            train_file_rows=train_rows,
-            unmatched_keys=len(train_set.unmatched),
-            unmatched_examples=[str(k) for k in train_set.unmatched[:5]],
+            train_file_rows=file_rows,
+            unmatched_keys=unmatched,
+            unmatched_examples=unmatched_examples,
         )
         if test_info is not None:
             metrics["test_file"] = test_info

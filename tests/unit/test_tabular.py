@@ -326,6 +326,13 @@ def test_reads_csv_and_sniffs_the_delimiter_without_a_name():
     assert list(tsv.labels) == ["1"]
 
 
+def test_every_cell_is_text_and_blank_lines_before_the_header_are_skipped():
+    data = b"  \n\t\n\nid\tlabel\tscore\n007\t1\t0.5\n0042\t0\t\n"
+    table = read_label_file(data, filename="labels.tsv")
+    assert (table.key_column, table.label_column) == ("id", "label")
+    assert table.keys.to_pylist() == ["007", "0042"] and list(table.labels) == ["1", "0"]
+
+
 def test_reads_utf16_with_bom_and_named_columns():
     text = "label\tscore\tuser\n고양이\t1\tu1\n강아지\t2\tu2\n"
     table = read_label_file(text.encode("utf-16"), key_column="user", label_column="label")

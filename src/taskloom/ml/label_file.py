@@ -75,12 +75,15 @@ def _delimiter(first_line: str, filename: str | None) -> str:
     return "\t" if "\t" in first_line or "," not in first_line else ","
 
 
-def _first_line(payload: bytes) -> str:
+def _header(payload: bytes) -> tuple[str, int]:
+    """The first line that is not blank, and where it starts."""
+    offset = 0
     for line in io.BytesIO(payload):
         text = line.decode("utf-8").rstrip("\r\n")
         if text.strip():
-            return text
-    return ""
+            return text, offset
+        offset += len(line)
+    return "", offset
 
 
 def _first(mask: Any) -> int | None:
@@ -104,22 +107,23 @@ def read_label_file(
     ``key_column`` and ``label_column`` name the columns to use (default: the first two).
     """
     payload = _payload(bytes(data))
-    header = _first_line(payload)
+    header, start = _header(payload)
     if not header:
         raise TrainingError("the correct-answer file is empty", code="no_rows")
     sep = delimiter or _delimiter(header, filename)
     kind = "TSV" if sep == "\t" else "CSV"
     try:
-        raw_names = next(csv.reader([header], delimiter=sep))
+        width = len(next(csv.reader([header], delimiter=sep)))
+        # the header is read as the first row, so that every column, whatever its name, is
+        # text ("007" stays "007"), and an empty cell is "" (never a null)
         table = pacsv.read_csv(
-            pa.py_buffer(payload),
-            read_options=pacsv.ReadOptions(use_threads=False),
+            pa.py_buffer(memoryview(payload)[start:]),
+            read_options=pacsv.ReadOptions(use_threads=False, autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(
                 delimiter=sep, quote_char='"', double_quote=True, ignore_empty_lines=True
             ),
-            # every cell is text, and an empty cell is "" (never a null)
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in raw_names},
+                column_types={f"f{i}": pa.string() for i in range(width)},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -128,7 +132,11 @@ def read_label_file(
         raise TrainingError(
             f"the correct-answer file cannot be read as {kind}: {exc}", code="unreadable_file"
         ) from exc
-    columns = [str(c).strip() for c in table.column_names]
+    columns = [str(table.column(i)[0].as_py()).strip() for i in range(table.num_columns)]
+    table = table.slice(1)
+    for i, t in enumerate(table.schema.types):
+        if not pa.types.is_string(t):  # a header the csv module split otherwise: still text
+            table = table.set_column(i, table.field(i).name, pc.cast(table.column(i), pa.string()))
     key_name = key_column if key_column is not None else (columns[0] if columns else "")
     if label_column is not None:
         label_name = label_column

@@ -3,11 +3,13 @@ and a safe artifact format.
 
 Pure code: arrays in, arrays and plain dicts out; no database, no blobs, no HTTP.
 
-- :func:`join_labels` matches the rows of a correct-answer file to the rows of a feature
-  table by key (one hash join, no Python loop over rows).
+- :func:`match_keys` finds the feature-table row of each key of a correct-answer file (one
+  arrow hash lookup, no Python loop over rows); :func:`join_labels` does that and gathers
+  the rows of a table held in memory.
 - :class:`TabularClassifier` wraps scikit-learn's ``HistGradientBoostingClassifier``
   (binary and multi-class, any str/int labels, missing values allowed in ``X``).
-- :func:`train_test_split` makes the stratified, seeded held-out split;
+- :func:`held_out_split` makes the stratified, seeded held-out split (as row numbers;
+  :func:`train_test_split` applies it to arrays);
   :func:`evaluate` computes the metrics a model version shows;
   :func:`fit_and_evaluate` is the two together, as the training job runs them.
 - :func:`save` / :func:`load` turn a fitted model into bytes and back through ``skops.io``
@@ -40,6 +42,7 @@ from taskloom.errors import JobFailed
 __all__ = [
     "ARTIFACT_FORMAT",
     "JoinedLabels",
+    "KeyMatch",
     "TabularClassifier",
     "TrainingError",
     "check_classes",
@@ -47,7 +50,6 @@ __all__ = [
     "fit_and_evaluate",
     "held_out_split",
     "join_labels",
-    "KeyMatch",
     "match_keys",
     "load",
     "save",

@@ -143,6 +143,27 @@ def test_lifecycle_and_quality_on_a_held_out_split(services, scope, feature_id) 
     assert [m["id"] for m in services.models.list_models(scope)] == [tm["id"]]
 
 
+def test_start_answers_pending_even_when_a_worker_takes_the_job_at_once(
+    services, scope, feature_id, monkeypatch
+) -> None:
+    """The start's answer is what the start did, not a later state a fast worker made."""
+    tm = services.models.create_task_model(
+        scope, body(feature_id), queue=False, hyperparameters=FAST
+    )
+    enqueue = services.jobs.enqueue
+
+    def enqueue_and_run(scope_, job_id):
+        job = enqueue(scope_, job_id)
+        run_jobs(services)  # a worker claims and finishes it before the answer is made
+        return job
+
+    monkeypatch.setattr(services.jobs, "enqueue", enqueue_and_run)
+    started = services.models.start_task_model(scope, tm["id"])
+    assert started["status"] == "pending" and started["metrics"] is None
+    assert started["id"] == tm["id"] and started["job_id"] == tm["job_id"]
+    assert services.models.get_task_model(scope, tm["id"])["status"] == "completed"
+
+
 def test_a_separate_test_file(services, scope, feature_id, data) -> None:
     _, labels = data
     services.buckets.put(scope, "training", "labels/train.tsv", tsv(labels[:15_000]))

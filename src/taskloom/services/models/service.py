@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -289,8 +290,12 @@ class ModelService:
                 code="task_not_startable",
                 field="status",
             )
-        self.jobs.enqueue(scope, row.job_id)
-        return self.get_task_model(scope, model_id)
+        job = self.jobs.enqueue(scope, row.job_id)
+        # the model as the start left it (pending): a worker may claim the job at once, and
+        # this answer says what the request did, whatever happened since
+        queued = SimpleNamespace(**row._asdict())
+        queued.job_status, queued.job_updated_at = job["status"], job["updated_at"]
+        return task_model_public(queued)
 
     def get_task_model(self, scope: Scope, model_id: str) -> dict[str, Any]:
         return task_model_public(self._task_row(scope, model_id))

@@ -112,15 +112,6 @@ class Settings(BaseSettings):
         "Storage, moto); default: AWS.",
     )
 
-    arrow_memory_pool: str = Field(
-        default="system",
-        pattern="^(system|default)$",
-        description="pyarrow's memory pool in a taskloom process: 'system' (malloc: memory "
-        "that reading files freed is reused by numpy and scikit-learn, which lowers a "
-        "training job's peak) or 'default' (pyarrow's own choice). ARROW_DEFAULT_MEMORY_POOL, "
-        "when set, wins.",
-    )
-
     # -- crowd labelling --
     crowd_tasks_per_minute: int = Field(
         default=100_000, ge=1, description="Crowd tasks one requester may create per minute."

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,23 +86,6 @@ class Services:
         self.models = ModelService(store, self.blobs, self.buckets, self.features, engine)
 
 
-def use_arrow_memory_pool(name: str) -> None:
-    """Make ``name`` ("system" or "default") pyarrow's memory pool, unless the environment
-    chose one (``ARROW_DEFAULT_MEMORY_POOL``).
-
-    pyarrow's default pool (mimalloc or jemalloc) keeps freed pages for itself: after a
-    training job has parsed a million-row label file and read a feature table, 100 MiB and
-    more stay held apart from the heap that numpy and scikit-learn then allocate from. With
-    the system allocator they are reused (the 1M x 50 training job's peak drops by about
-    that much; bench/bench_train.py).
-    """
-    if name != "system" or os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
 class Platform:
     def __init__(
         self,
@@ -129,7 +111,6 @@ class Platform:
 
     def start(self) -> Platform:
         s = self.settings
-        use_arrow_memory_pool(s.arrow_memory_pool)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         if self._lock:
             self._lock.acquire()

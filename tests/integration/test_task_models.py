@@ -236,28 +236,6 @@ def test_the_job_trains_the_model_the_in_memory_path_trains(
     )
 
 
-def test_a_platform_gives_arrow_the_system_allocator(settings, monkeypatch) -> None:
-    """Memory freed after reading files goes back to the heap that training allocates from
-    (``TASKLOOM_ARROW_MEMORY_POOL``; ``ARROW_DEFAULT_MEMORY_POOL`` wins when set)."""
-    from taskloom.runtime import use_arrow_memory_pool
-
-    before = pa.default_memory_pool()
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    try:
-        pa.set_memory_pool(pa.mimalloc_memory_pool())  # pyarrow's own choice in its wheels
-        use_arrow_memory_pool("default")
-        assert pa.default_memory_pool().backend_name == "mimalloc"
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
-        use_arrow_memory_pool("system")
-        assert pa.default_memory_pool().backend_name == "mimalloc"
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        p = Platform(settings, workers=0, lock=None).start()
-        p.stop()
-        assert pa.default_memory_pool().backend_name == "system"
-    finally:
-        pa.set_memory_pool(before)
-
-
 def test_features_from_a_dataset(services, scope) -> None:
     df, labels = users(3_000, seed=1)
     services.datasets.create(scope, "people")

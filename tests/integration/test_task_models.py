@@ -186,14 +186,15 @@ def test_a_separate_test_file(services, scope, feature_id, data) -> None:
 def test_the_job_trains_the_model_the_in_memory_path_trains(
     services, scope, data, monkeypatch, test_file
 ) -> None:
-    """The job reads only the matched rows of the stored table, in batches across its row
-    groups; the model and the metrics are those of joining and splitting in memory."""
+    """The job reads only the matched rows of the stored table, across its row groups and a
+    few columns at a time; the model and the metrics are those of joining and splitting in
+    memory."""
     from taskloom.ml import tabular
     from taskloom.ml.label_file import read_label_file
     from taskloom.services import feature_files as ff
 
     monkeypatch.setattr(ff, "ROW_GROUP_ROWS", 3_000)
-    monkeypatch.setattr(ff, "GATHER_BATCH_ROWS", 2_048)
+    monkeypatch.setattr(ff, "GATHER_COLUMNS", 4)
     df, labels = data
     shuffled = labels.sample(frac=1.0, random_state=4)
     train = pd.concat([shuffled[:16_000], pd.DataFrame({"user_id": ["ghost"], "interest": "no"})])

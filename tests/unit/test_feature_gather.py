@@ -17,10 +17,10 @@ from taskloom.services import feature_files as ff
 
 @pytest.fixture
 def table(tmp_path, monkeypatch):
-    """A stored table of 10,000 rows in row groups of 1,000, read in batches of 777 rows
-    (so a request spans groups and batches), with a NaN and an infinity in it."""
+    """A stored table of 10,000 rows x 7 columns in row groups of 1,000, read 3 columns at
+    a time (so a request spans groups and reads), with a NaN and an infinity in it."""
     monkeypatch.setattr(ff, "ROW_GROUP_ROWS", 1_000)
-    monkeypatch.setattr(ff, "GATHER_BATCH_ROWS", 777)
+    monkeypatch.setattr(ff, "GATHER_COLUMNS", 3)
     rng = np.random.default_rng(3)
     n, d = 10_000, 7
     X = rng.standard_normal((n, d), dtype=np.float32)

@@ -105,3 +105,13 @@ def test_match_compares_integers_with_text_and_skips_missing_keys() -> None:
     match = match_keys(np.array([7, 17, 170]), np.array(["17", None, "7", 170], dtype=object))
     assert match.rows.tolist() == [1, 0, 2]
     assert match.hit.tolist() == [True, False, True, True]
+
+
+def test_row_groups_give_the_whole_table_in_order(table) -> None:
+    path, keys, X, names = table
+    parts = list(ff.iter_row_groups(str(path), "key", names))
+    assert [len(k) for k, _ in parts] == [1_000] * 10
+    assert np.concatenate([k for k, _ in parts]).tolist() == keys.tolist()
+    matrix = np.concatenate([m for _, m in parts])
+    assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
+    np.testing.assert_array_equal(matrix, X)

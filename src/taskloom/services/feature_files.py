@@ -307,3 +307,27 @@ def gather_rows(
         if done != len(sorted_rows):
             raise ValueError(f"row {int(sorted_rows[done])} is beyond the table's {start} rows")
     return [p[2] for p in plans]
+
+
+def iter_row_groups(
+    source: Any, key_column: str, names: Sequence[str], *, dtype: Any = np.float32
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The stored table a row group at a time: (keys as str, matrix rows x ``names``), in
+    table order; one row group's few columns decoded at a time, as :func:`gather_rows`."""
+    require_pyarrow()
+    d = len(names)
+    reader = pq.ParquetFile(source, pre_buffer=False)
+    pool = pa.default_memory_pool()
+    for group in range(reader.metadata.num_row_groups):
+        keys = reader.read_row_group(group, columns=[key_column], use_threads=False)
+        key_strings = np.asarray(keys.column(0).to_numpy().astype(str))
+        block = np.empty((d, len(key_strings)), np.float32)
+        for c0 in range(0, d, GATHER_COLUMNS):
+            part = reader.read_row_group(
+                group, columns=list(names[c0 : c0 + GATHER_COLUMNS]), use_threads=False
+            )
+            for j in range(part.num_columns):
+                block[c0 + j] = _plain_float32(part.column(j).combine_chunks())
+            del part
+        pool.release_unused()
+        yield key_strings, np.ascontiguousarray(block.T, dtype=dtype)

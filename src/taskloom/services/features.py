@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -74,6 +76,7 @@ class StoredTable:
     id: str
     columns: list[str]
     key_column: str
+    rows: int
     area: Blobs
     artifact: str
 
@@ -90,10 +93,18 @@ class StoredTable:
         with self._source() as src:
             return ff.read_keys(src, self.key_column)
 
-    def gather(self, requests: Sequence[np.ndarray]) -> builtins.list[np.ndarray]:
-        """Per request (table row numbers), its rows as a float64 matrix; one pass."""
+    def row_groups(self, *, dtype: Any = np.float32) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The table a row group (65,536 rows) at a time: (keys, matrix), table order."""
         with self._source() as src:
-            return ff.gather_rows(src, self.columns, requests)
+            yield from ff.iter_row_groups(src, self.key_column, self.columns, dtype=dtype)
+
+    def gather(
+        self, requests: Sequence[np.ndarray], *, dtype: Any = np.float64
+    ) -> builtins.list[np.ndarray]:
+        """Per request (table row numbers), its rows as a matrix (float64 unless ``dtype``
+        says otherwise); one pass, skipping the row groups no request needs."""
+        with self._source() as src:
+            return ff.gather_rows(src, self.columns, requests, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -245,26 +256,35 @@ class FeatureService:
         """The table for reading piece by piece (``NotFound`` for another app's)."""
         row = self._row(scope, feature_id, field)
         names = [c["name"] for c in row.columns]
-        return StoredTable(row.id, names, row.key_column, self._area(scope), row.artifact)
+        return StoredTable(
+            row.id, names, row.key_column, int(row.row_count), self._area(scope), row.artifact
+        )
 
     def lookup(
         self, scope: Scope, feature_id: str, keys: Sequence[Any] | np.ndarray
     ) -> FeatureRows:
         """The rows of ``keys`` (text or integers), in their order; NaN rows where a key is
         not in the table (``found`` says which)."""
-        data = self.load(scope, feature_id)
+        table = self.table(scope, feature_id)
         asked = np.asarray([str(k) for k in keys] if not isinstance(keys, np.ndarray) else keys)
         asked = asked.astype(str) if len(asked) else np.empty(0, dtype=str)
-        n = len(data.keys)
-        if n == 0 or len(asked) == 0:
-            found = np.zeros(len(asked), bool)
-            idx = np.zeros(len(asked), np.intp)
-        else:
-            idx = np.minimum(np.searchsorted(data.keys, asked), n - 1)
-            found = data.keys[idx] == asked
-        matrix = np.full((len(asked), len(data.columns)), np.nan, np.float32)
-        matrix[found] = data.matrix[idx[found]]
-        return FeatureRows(asked, matrix, found, data.columns)
+        matrix = np.full((len(asked), len(table.columns)), np.nan, np.float32)
+        if len(asked) == 0:
+            return FeatureRows(asked, matrix, np.zeros(0, bool), table.columns)
+        # the key column (probed against the few asked keys: a small hash table), then only
+        # the row groups that hold an asked key; never the whole table
+        unique, inverse = np.unique(asked, return_inverse=True)
+        where = pc.index_in(table.keys(), value_set=pa.array(unique, pa.string()))
+        valid = where.is_valid()
+        row_of = np.full(len(unique), -1, np.int64)
+        row_of[where.filter(valid).to_numpy()] = np.flatnonzero(
+            valid.to_numpy(zero_copy_only=False)
+        )
+        rows = row_of[inverse.reshape(-1)]
+        found = rows >= 0
+        if found.any():
+            (matrix[found],) = table.gather([rows[found]], dtype=np.float32)
+        return FeatureRows(asked, matrix, found, table.columns)
 
     # -- building ------------------------------------------------------------------------
 

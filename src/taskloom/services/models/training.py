@@ -32,10 +32,8 @@ from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
-    from taskloom.services.features import FeatureData, StoredTable
+    from taskloom.services.features import StoredTable
     from taskloom.services.models.service import ModelService
-
-PREDICT_CHUNK = 65_536
 
 
 def _version(svc: ModelService, scope: Scope, model_id: str, version_id: str) -> Any:
@@ -74,13 +72,6 @@ def _read_file(svc: ModelService, scope: Scope, bucket: str, path: str, field: s
             field=field,
             details={"bucket": bucket, "path": path},
         ) from exc
-
-
-def _features(svc: ModelService, scope: Scope, feature_id: str, field: str) -> FeatureData:
-    try:
-        return svc.features.load(scope, feature_id, field=field)
-    except NotFound as exc:
-        raise _unknown_feature(feature_id, field) from exc
 
 
 def _unknown_feature(feature_id: str, field: str) -> TrainingError:
@@ -255,11 +246,10 @@ def batch_predict(svc: ModelService, ctx: JobContext, params: Any) -> dict[str, 
     if row.status != JobStatus.COMPLETED.value or row.artifact is None:
         raise JobFailed("the model version is not trained", code="model_not_ready")
     model = svc.load_model(scope, row)
-    ctx.progress(5, "loading the feature table")
-    feats = _features(svc, scope, params.feature_id, "feature_id")
-    if len(feats.columns) != model.n_features_in_:
+    table = _table(svc, scope, params.feature_id, "feature_id")
+    if len(table.columns) != model.n_features_in_:
         raise JobFailed(
-            f"the feature table has {len(feats.columns)} columns; the model was trained on "
+            f"the feature table has {len(table.columns)} columns; the model was trained on "
             f"{model.n_features_in_}",
             code="feature_mismatch",
             field="feature_id",
@@ -269,32 +259,32 @@ def batch_predict(svc: ModelService, ctx: JobContext, params: Any) -> dict[str, 
         files = svc.buckets.files(scope, params.bucket, field="bucket")
     except NotFound as exc:
         raise JobFailed(exc.message, code=exc.code, field="bucket") from exc
-    n = len(feats.keys)
+    n, done = table.rows, 0
+    ctx.progress(5, f"predicting {n} rows")
     with files.upload(params.output_path, "text/tab-separated-values") as up:
         buf = io.StringIO()
         writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
         writer.writerow(["key", "label", *(f"p_{c}" for c in classes)])
-        for start in range(0, n, PREDICT_CHUNK):
+        # a row group (65,536 rows) at a time: the table is never whole in memory
+        for keys, matrix in table.row_groups():
             ctx.check_cancelled()
-            stop = min(n, start + PREDICT_CHUNK)
-            proba = model.predict_proba(feats.matrix[start:stop])
+            proba = model.predict_proba(matrix)
             best = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
             text = np.char.mod("%.6g", proba)
             writer.writerows(
                 [k, b, *p]
-                for k, b, p in zip(
-                    feats.keys[start:stop].tolist(), best.tolist(), text.tolist(), strict=True
-                )
+                for k, b, p in zip(keys.tolist(), best.tolist(), text.tolist(), strict=True)
             )
             up.write(buf.getvalue().encode())
             buf.seek(0)
             buf.truncate()
-            ctx.progress(5 + 90 * stop / max(n, 1), f"{stop} of {n} rows")
+            done += len(keys)
+            ctx.progress(5 + 90 * done / max(n, 1), f"{done} of {n} rows")
         info = up.commit()
     return {
         "bucket": params.bucket,
         "path": params.output_path,
-        "rows": n,
+        "rows": done,
         "size": info.size,
         "classes": classes,
     }

@@ -143,7 +143,7 @@ def test_lifecycle_and_quality_on_a_held_out_split(services, scope, feature_id) 
     assert [m["id"] for m in services.models.list_models(scope)] == [tm["id"]]
 
 
-def test_start_answers_pending_even_when_a_worker_takes_the_job_at_once(
+def test_start_and_create_answer_pending_even_when_a_worker_takes_the_job_at_once(
     services, scope, feature_id, monkeypatch
 ) -> None:
     """The start's answer is what the start did, not a later state a fast worker made."""
@@ -162,6 +162,10 @@ def test_start_answers_pending_even_when_a_worker_takes_the_job_at_once(
     assert started["status"] == "pending" and started["metrics"] is None
     assert started["id"] == tm["id"] and started["job_id"] == tm["job_id"]
     assert services.models.get_task_model(scope, tm["id"])["status"] == "completed"
+    # creating with the job queued at once answers the same way
+    created = services.models.create_task_model(scope, body(feature_id), hyperparameters=FAST)
+    assert created["status"] == "pending" and created["metrics"] is None
+    assert services.models.get_task_model(scope, created["id"])["status"] == "completed"
 
 
 def test_a_separate_test_file(services, scope, feature_id, data) -> None:

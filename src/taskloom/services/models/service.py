@@ -277,9 +277,8 @@ class ModelService:
             with self.store.write() as conn:
                 conn.execute(delete(models).where(models.c.id == model_id))
             raise
-        if queue:
-            self.jobs.enqueue(scope, job["id"])
-        return self.get_task_model(scope, model_id)
+        row = self._task_row(scope, model_id)
+        return self._queued(scope, row) if queue else task_model_public(row)
 
     def start_task_model(self, scope: Scope, model_id: str) -> dict[str, Any]:
         """Queue the training job of a task model created with ``queue=False``."""
@@ -290,9 +289,12 @@ class ModelService:
                 code="task_not_startable",
                 field="status",
             )
+        return self._queued(scope, row)
+
+    def _queued(self, scope: Scope, row: Any) -> dict[str, Any]:
+        """Queue a registered task model's job; the model as that left it (pending). A worker
+        may claim the job at once: the answer says what the request did, not what followed."""
         job = self.jobs.enqueue(scope, row.job_id)
-        # the model as the start left it (pending): a worker may claim the job at once, and
-        # this answer says what the request did, whatever happened since
         queued = SimpleNamespace(**row._asdict())
         queued.job_status, queued.job_updated_at = job["status"], job["updated_at"]
         return task_model_public(queued)

@@ -218,7 +218,8 @@ def run_side(
 ) -> dict[str, Any]:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from taskloom.ml.tabular import TabularClassifier, join_labels, load, save
+    from taskloom.ml.join import join_labels
+    from taskloom.ml.tabular import TabularClassifier, load, save
 
     if side == "job":
         return run_job_side(n, d, seed, max_iter, early)

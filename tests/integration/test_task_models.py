@@ -194,6 +194,7 @@ def test_the_job_trains_the_model_the_in_memory_path_trains(
     few columns at a time; the model and the metrics are those of joining and splitting in
     memory."""
     from taskloom.ml import tabular
+    from taskloom.ml.join import join_labels
     from taskloom.ml.label_file import read_label_file
     from taskloom.services import feature_files as ff
 
@@ -219,10 +220,10 @@ def test_the_job_trains_the_model_the_in_memory_path_trains(
 
     table = services.features.load(scope, f["id"])
     read = read_label_file(tsv(train), filename="train.tsv")
-    joined = tabular.join_labels(table.keys, table.matrix, read.keys, read.labels)
+    joined = join_labels(table.keys, table.matrix, read.keys, read.labels)
     if test_file:
         held = read_label_file(tsv(shuffled[16_000:]), filename="test.tsv")
-        test = tabular.join_labels(table.keys, table.matrix, held.keys, held.labels)
+        test = join_labels(table.keys, table.matrix, held.keys, held.labels)
         model, expected = tabular.fit_and_evaluate(
             joined.X, joined.y, X_test=test.X, y_test=test.y, **FAST
         )

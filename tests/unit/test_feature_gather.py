@@ -1,5 +1,5 @@
 """Reading a stored feature table piece by piece (``feature_files.read_keys`` and
-``gather_rows``) and matching label keys to it (``tabular.match_keys``): what training
+``gather_rows``) and matching label keys to it (``join.match_keys``): what training
 does instead of loading the whole table."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from taskloom.ml.tabular import TrainingError, match_keys
+from taskloom.ml.join import match_keys
+from taskloom.ml.tabular import TrainingError
 from taskloom.services import feature_files as ff
 
 

@@ -1,7 +1,7 @@
-"""Task-model training (``taskloom.ml.tabular``, ``taskloom.ml.label_file``): a classifier
-learns a purchase-interest label from behaviour features, evaluates honestly, joins labels
-by key, saves to a safe format that loads back exactly, and the correct-answer file reader
-copes with what real files look like."""
+"""Task-model training (``taskloom.ml.tabular``, ``taskloom.ml.join``,
+``taskloom.ml.label_file``): a classifier learns a purchase-interest label from behaviour
+features, evaluates honestly, joins labels by key, saves to a safe format that loads back
+exactly, and the correct-answer file reader copes with what real files look like."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from taskloom.errors import JobFailed
+from taskloom.ml.join import join_labels
 from taskloom.ml.label_file import read_label_file
 from taskloom.ml.tabular import (
     TabularClassifier,
     TrainingError,
     evaluate,
     fit_and_evaluate,
-    join_labels,
     load,
     save,
     train_test_split,

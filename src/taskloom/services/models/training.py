@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from taskloom.errors import Cancelled, JobFailed, NotFound, TaskloomError
 from taskloom.jobs.states import JobStatus
 from taskloom.ml import tabular
+from taskloom.ml.join import match_keys
 from taskloom.ml.label_file import read_label_file
 from taskloom.ml.tabular import TrainingError
 from taskloom.services.auth import Scope
@@ -124,7 +125,7 @@ def _labelled(
         table = _table(svc, scope, fid, field)
         tables[fid] = (table, table.keys())
     table, keys = tables[fid]
-    match = tabular.match_keys(keys, labels.keys)
+    match = match_keys(keys, labels.keys)
     y = labels.labels if len(match.rows) == len(labels.keys) else labels.labels[match.hit]
     examples = [str(k) for k in match.unmatched[:5]]
     return _Labelled(table, match.rows, y, len(labels.keys), len(match.unmatched), examples)

@@ -12,7 +12,16 @@ from taskloom.api import errors, web
 from taskloom.api.dialects import nclue, relevance, toloka
 from taskloom.api.limits import BodyLimitMiddleware
 from taskloom.api.responses import FastJSONResponse
-from taskloom.api.routes import account, centroids, crowd, crowd_workers, datasets, jobs, search
+from taskloom.api.routes import (
+    account,
+    centroids,
+    crowd,
+    crowd_tasks,
+    crowd_workers,
+    datasets,
+    jobs,
+    search,
+)
 from taskloom.api.routes import blobs as blob_routes
 from taskloom.api.routes import buckets as bucket_routes
 from taskloom.api.routes import features as feature_routes
@@ -56,6 +65,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.include_router(feature_routes.router)
     app.include_router(model_routes.router)
     app.include_router(crowd.router)
+    app.include_router(crowd_tasks.router)
     app.include_router(crowd_workers.router)
     app.include_router(relevance.router)
     app.include_router(toloka.router)

@@ -24,6 +24,10 @@ _LAZY = {"Client", "Dataset", "Job"}
 def __getattr__(name: str) -> object:
     # the SDK pulls in httpx and numpy: load it on first use, so that `import taskloom`
     # (and every CLI command) starts fast
+    if name == "Job":
+        from taskloom.sdk import jobs
+
+        return jobs.Job
     if name in _LAZY:
         from taskloom.sdk import client
 

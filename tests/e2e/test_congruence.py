@@ -23,7 +23,7 @@ import pytest
 import taskloom
 from conftest import PG_URL, ServerProcess, reset_postgres
 from taskloom import Client, Conflict, Invalid, InvalidTransition, NotFound
-from taskloom.sdk.client import Job
+from taskloom.sdk.jobs import Job
 
 pytestmark = pytest.mark.e2e
 

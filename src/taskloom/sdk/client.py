@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,9 @@ import orjson
 from taskloom import wire
 from taskloom.errors import TaskloomError, Unavailable, error_for_status
 from taskloom.sdk.blobs import Blobs
+from taskloom.sdk.centroids import Centroids, query_vector
+from taskloom.sdk.jobs import Jobs
+from taskloom.sdk.progress import Bar
 
 if TYPE_CHECKING:
     from taskloom.sdk.buckets import Buckets
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from taskloom.sdk.models import Models, TaskModels
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-TERMINAL = ("completed", "failed", "cancelled")
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -297,7 +298,7 @@ class Dataset:
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
         out = InsertResult()
-        bar = _Bar("inserting", progress)
+        bar = Bar("inserting", progress)
         path = f"{self._base}/documents"
         in_flight: dict[Future[Any], tuple[int, int, set[Any]]] = {}
 
@@ -473,11 +474,11 @@ class Dataset:
         }
         if queries is not None:
             body["queries"] = [
-                {**q, "vector": _query_vector(q["vector"])} if "vector" in q else q for q in queries
+                {**q, "vector": query_vector(q["vector"])} if "vector" in q else q for q in queries
             ]
         else:
             body["vector_field"] = field
-            body["vector"] = _query_vector(vector)
+            body["vector"] = query_vector(vector)
             body["text"] = text
         return self.client.request("POST", f"{self._base}/search", json=body)["data"]
 
@@ -519,164 +520,6 @@ class Dataset:
         return out
 
 
-class Job:
-    """A job's last known state; ``refresh()``, ``wait()`` and ``cancel()`` update it."""
-
-    def __init__(self, client: Client, data: dict[str, Any]) -> None:
-        self.client = client
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"Job({self.id!r}, kind={self.kind!r}, status={self.status!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        data = self.__dict__.get("data") or {}
-        if name in data:
-            return data[name]
-        raise AttributeError(name)
-
-    @property
-    def done(self) -> bool:
-        return self.data["status"] in TERMINAL
-
-    def refresh(self) -> Job:
-        self.data = self.client.request("GET", f"/v1/jobs/{self.id}")
-        return self
-
-    def cancel(self) -> Job:
-        self.data = self.client.request("POST", f"/v1/jobs/{self.id}/cancel")
-        return self
-
-    def start(self) -> Job:
-        """Queue a job submitted with ``queue=False``."""
-        self.data = self.client.request("POST", f"/v1/jobs/{self.id}/start")
-        return self
-
-    def delete(self) -> None:
-        self.client.request("DELETE", f"/v1/jobs/{self.id}")
-
-    def events(self, after: int = 0) -> list[dict[str, Any]]:
-        return self.client.request("GET", f"/v1/jobs/{self.id}/events", params={"after": after})[
-            "data"
-        ]
-
-    def wait(
-        self, timeout: float | None = None, *, progress: bool = False, poll_interval: float = 0.5
-    ) -> Job:
-        """Block until the job is completed, failed or cancelled; returns the job.
-
-        Follows the job's event stream (server-sent events) when the transport can stream,
-        else polls. ``progress=True`` shows a progress bar. Raises ``TimeoutError``.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = _Bar(f"{self.kind} {self.id[:8]}", progress, total=100.0)
-        try:
-            if self.client._can_stream:
-                try:
-                    self._follow(deadline, bar)
-                except (httpx.TransportError, TaskloomError) as exc:
-                    if isinstance(exc, httpx.TimeoutException) and _past(deadline):
-                        raise TimeoutError(f"job {self.id} still {self.status}") from exc
-            delay = 0.02
-            while not self.done:
-                self.refresh()
-                bar.update(self.data.get("progress") or 0.0, self.data.get("message"))
-                if self.done:
-                    break
-                if _past(deadline):
-                    raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
-                time.sleep(delay)
-                delay = min(delay * 1.5, poll_interval)
-            bar.update(self.data.get("progress") or 0.0, self.status)
-        finally:
-            bar.close()
-        return self
-
-    def _follow(self, deadline: float | None, bar: _Bar) -> None:
-        left = None if deadline is None else max(0.1, deadline - time.monotonic())
-        timeout = httpx.Timeout(10.0, read=left if left is not None else 60.0)
-        with self.client._http.stream("GET", f"/v1/jobs/{self.id}/stream", timeout=timeout) as resp:
-            if resp.status_code >= 400:
-                resp.read()
-                raise error_for_status(resp.status_code, orjson.loads(resp.content))
-            for event, data in _sse_events(resp.iter_lines()):
-                if event in ("job", "end"):
-                    self.data = data
-                    bar.update(data.get("progress") or 0.0, data.get("message"))
-                    if event == "end":
-                        return
-                elif event == "event":
-                    if data.get("progress") is not None:
-                        bar.update(data["progress"], data.get("message"))
-                    elif data.get("status"):
-                        self.data["status"] = data["status"]
-                if _past(deadline):
-                    return
-
-
-class Jobs:
-    """``client.jobs``: submit, get, list and inspect jobs."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    def submit(
-        self,
-        kind: str,
-        *,
-        dataset: str | None = None,
-        params: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        queue: bool = True,
-    ) -> Job:
-        """Submit a job. Without an ``idempotency_key`` one is made up for this call, so a
-        retried request never creates a second job."""
-        body = {
-            "kind": kind,
-            "params": params or {},
-            "dataset": dataset,
-            "idempotency_key": idempotency_key or f"sdk-{uuid.uuid4().hex}",
-            "max_attempts": max_attempts,
-            "queue": queue,
-        }
-        return Job(self.client, self.client.request("POST", "/v1/jobs", json=body))
-
-    def get(self, job_id: str) -> Job:
-        return Job(self.client, self.client.request("GET", f"/v1/jobs/{job_id}"))
-
-    def list(
-        self,
-        *,
-        dataset: str | None = None,
-        status: str | list[str] | None = None,
-        kind: str | None = None,
-        active_only: bool = False,
-        limit: int | None = None,
-    ) -> builtins.list[Job]:
-        """Jobs newest first (all of them unless ``limit``)."""
-        out: builtins.list[Job] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"active_only": active_only, "limit": 200}
-            if dataset:
-                params["dataset"] = dataset
-            if status:
-                params["status"] = [status] if isinstance(status, str) else status
-            if kind:
-                params["kind"] = kind
-            if cursor:
-                params["cursor"] = cursor
-            page = self.client.request("GET", "/v1/jobs", params=params)
-            out.extend(Job(self.client, d) for d in page["data"])
-            cursor = page["cursor"]
-            if cursor is None or (limit is not None and len(out) >= limit):
-                return out[:limit] if limit is not None else out
-
-    def kinds(self) -> builtins.list[dict[str, Any]]:
-        return self.client.request("GET", "/v1/job-kinds")["data"]
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
@@ -695,10 +538,6 @@ def _shift_failures(exc: TaskloomError, offset: int) -> None:
             exc.details["field"] = exc.field = f"documents[{int(num) + offset}]{rest}"
 
 
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
 def _batches(items: Iterable[Any], size: int) -> Iterator[builtins.list[Any]]:
     if size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -710,220 +549,3 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[builtins.list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def _sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    event, data = "message", list[str]()
-    for line in lines:
-        if not line:
-            if data:
-                yield event, orjson.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-
-
-class _Bar:
-    """A rich progress bar, or nothing when not asked for."""
-
-    def __init__(self, label: str, enabled: bool, total: float | None = None) -> None:
-        self._p = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._p = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:.0f}" + ("%" if total else "")),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[msg]}"),
-                transient=False,
-            )
-            self._p.start()
-            self._task = self._p.add_task(label, total=total, msg="")
-
-    def advance(self, n: float) -> None:
-        if self._p is not None:
-            self._p.advance(self._task, n)
-
-    def update(self, completed: float, message: str | None = None) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=completed, msg=message or "")
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None
-
-
-def _query_vector(vector: Any) -> Any:
-    """numpy arrays travel as exact float32 (``{"$f32": base64}``); anything else as is."""
-    import numpy as np
-
-    if isinstance(vector, np.ndarray):
-        import base64
-
-        raw = np.ascontiguousarray(vector, dtype="<f4").reshape(-1).tobytes()
-        return {"$f32": base64.b64encode(raw).decode()}
-    return vector
-
-
-class Centroids:
-    """A clustering of a dataset's vector field: its centroids, its clusters' documents.
-
-        ds.client.jobs.submit("cluster", dataset=ds.name,
-                              params={"vector_field": "emb_vector_", "n_clusters": 8}).wait()
-        cents = ds.centroids("emb_vector_")
-        cents.closest(k=3)          # the 3 documents nearest each centroid
-
-    Scores (``_score``) are "higher is closer" under every metric (minus the distance for
-    ``l2`` and ``l1``), as in ``Dataset.search``.
-    """
-
-    def __init__(self, dataset: Dataset, vector_field: str, alias: str = "default") -> None:
-        self.dataset = dataset
-        self.client = dataset.client
-        self.vector_field = vector_field
-        self.alias = alias
-        self._base = f"{dataset._base}/centroids"
-        self._ref = {"vector_field": vector_field, "alias": alias}
-
-    def __repr__(self) -> str:
-        return f"Centroids({self.dataset.name!r}, {self.vector_field!r}, alias={self.alias!r})"
-
-    def _post(self, path: str, **body: Any) -> Any:
-        return self.client.request("POST", f"{self._base}/{path}", json={**self._ref, **body})
-
-    def _get(self, path: str = "", **params: Any) -> Any:
-        url = f"{self._base}/{path}" if path else self._base
-        return self.client.request("GET", url, params={**self._ref, **params})
-
-    def list(
-        self, *, page_size: int = 5, cursor: str | None = None, include_vector: bool = False
-    ) -> dict[str, Any]:
-        """One page of centroids in order: ``{"data": [{"_id", "size", ...}], "count",
-        "cursor"}``; pass ``cursor`` back for the next page."""
-        params: dict[str, Any] = {"page_size": page_size, "include_vector": include_vector}
-        if cursor:
-            params["cursor"] = cursor
-        return self._get(**params)
-
-    def iter(self, *, include_vector: bool = False, page_size: int = 100) -> Iterator[dict]:
-        """Every centroid, one page in memory at a time."""
-        cursor: str | None = None
-        while True:
-            page = self.list(page_size=page_size, cursor=cursor, include_vector=include_vector)
-            yield from page["data"]
-            cursor = page["cursor"]
-            if cursor is None:
-                return
-
-    def get(
-        self, cluster_ids: builtins.list[str], *, include_vector: bool = True
-    ) -> builtins.list[dict[str, Any]]:
-        """The centroids ``cluster_ids`` in that order (``NotFound`` for an unknown one)."""
-        return self._post("get", cluster_ids=cluster_ids, include_vector=include_vector)["data"]
-
-    def insert(self, cluster_centers: Any) -> dict[str, Any]:
-        """Make one's own centers this clustering (replacing it): ``{cluster_id: vector}``,
-        ``[{"_id": "cluster-0", "<vector_field>": [...]}, ...]`` or a list of vectors.
-        A ``cluster`` job with ``refresh=False`` then labels the unlabelled documents."""
-        if isinstance(cluster_centers, dict):
-            centers: Any = {str(k): _query_vector(v) for k, v in cluster_centers.items()}
-        elif isinstance(cluster_centers, builtins.list):
-            centers = [
-                {k: _query_vector(v) for k, v in c.items()}
-                if isinstance(c, dict)
-                else _query_vector(c)
-                for c in cluster_centers
-            ]
-        else:  # a 2-d numpy array
-            centers = [_query_vector(row) for row in cluster_centers]
-        return self._post("insert", cluster_centers=centers)
-
-    def documents(
-        self,
-        cluster_ids: builtins.list[str],
-        *,
-        metric: str = "cosine",
-        page: int = 1,
-        page_size: int = 20,
-        cursor: str | None = None,
-        include_vector: bool = False,
-        select: builtins.list[str] | None = None,
-    ) -> dict[str, Any]:
-        """One page of each cluster's documents, closest to the centroid first:
-        ``{"data": [{"cluster_id", "count", "documents"}], "metric", "cursor"}``."""
-        return self._post(
-            "documents",
-            cluster_ids=cluster_ids,
-            metric=metric,
-            page=page,
-            page_size=page_size,
-            cursor=cursor,
-            include_vector=include_vector,
-            select=select,
-        )
-
-    def closest(
-        self,
-        cluster_ids: builtins.list[str] | None = None,
-        *,
-        k: int = 5,
-        metric: str = "cosine",
-        include_vector: bool = False,
-        select: builtins.list[str] | None = None,
-    ) -> dict[str, builtins.list[dict[str, Any]]]:
-        """``{cluster_id: [the k documents closest to its centroid]}`` (every cluster when
-        ``cluster_ids`` is None)."""
-        res = self._post(
-            "closest",
-            cluster_ids=cluster_ids,
-            k=k,
-            metric=metric,
-            include_vector=include_vector,
-            select=select,
-        )
-        return {g["cluster_id"]: g["documents"] for g in res["data"]}
-
-    def furthest(
-        self,
-        cluster_ids: builtins.list[str] | None = None,
-        *,
-        k: int = 5,
-        metric: str = "cosine",
-        include_vector: bool = False,
-        select: builtins.list[str] | None = None,
-    ) -> dict[str, builtins.list[dict[str, Any]]]:
-        """``{cluster_id: [the k documents furthest from its centroid]}``."""
-        res = self._post(
-            "furthest",
-            cluster_ids=cluster_ids,
-            k=k,
-            metric=metric,
-            include_vector=include_vector,
-            select=select,
-        )
-        return {g["cluster_id"]: g["documents"] for g in res["data"]}
-
-    def sizes(self) -> dict[str, int]:
-        """Documents per cluster now."""
-        return self._get("sizes")["data"]
-
-    def info(self) -> dict[str, Any]:
-        """The clustering: ``params``, ``info`` (inertia, sizes...), ``metadata``."""
-        return self._get("info")
-
-    def metadata(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The clustering's metadata; given ``metadata``, replace it (and return it)."""
-        return self._post("metadata", metadata=metadata)["metadata"]
-
-    def delete(self, *, clear_labels: bool = False) -> dict[str, Any]:
-        """Forget the clustering; documents keep their labels unless ``clear_labels``."""
-        params = {**self._ref, "clear_labels": "true" if clear_labels else "false"}
-        out: dict[str, Any] = self.client.request("DELETE", self._base, params=params)
-        return out

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from taskloom.sdk.client import Job
+from taskloom.sdk.jobs import Job
 
 if TYPE_CHECKING:
     from taskloom.sdk.client import Client

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from taskloom.sdk.client import Client, Job
+    from taskloom.sdk.client import Client
+    from taskloom.sdk.jobs import Job
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 
@@ -159,7 +160,7 @@ class TaskModels:
         self, model_id: str, bucket: str, output_path: str, *, feature_id: str | None = None
     ) -> Job:
         """A job writing every row's prediction to ``output_path`` in ``bucket`` (a TSV)."""
-        from taskloom.sdk.client import Job
+        from taskloom.sdk.jobs import Job
 
         body: dict[str, Any] = {"bucket": bucket, "output_path": output_path}
         if feature_id is not None:

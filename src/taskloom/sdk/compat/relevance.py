@@ -29,7 +29,8 @@ import httpx
 import orjson
 
 from taskloom.errors import TaskloomError, Unavailable
-from taskloom.sdk.client import DEFAULT_URL, _Bar
+from taskloom.sdk.client import DEFAULT_URL
+from taskloom.sdk.progress import Bar
 
 __all__ = ["APIError", "Centroids", "TaskFailed", "TasksClient"]
 
@@ -195,7 +196,7 @@ class TasksClient(_Base):
         """Poll until the task is finished (returns its status) or failed/cancelled
         (raises :class:`TaskFailed`)."""
         deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
-        bar = _Bar(f"task {task_id[:8]}", verbose, total=100.0)
+        bar = Bar(f"task {task_id[:8]}", verbose, total=100.0)
         try:
             while True:
                 task = self.status(dataset_id, task_id)

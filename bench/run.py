@@ -8,14 +8,16 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in [
-    "bench_insert.py",
-    "bench_jobs.py",
-    "bench_search.py",
-    "bench_encode.py",
-    "bench_cluster.py",
-    "bench_crowd.py",
-    "bench_crowd_issuing.py",
+for script, *extra in [
+    ("bench_insert.py",),
+    ("bench_jobs.py",),
+    ("bench_search.py",),
+    ("bench_encode.py",),
+    ("bench_cluster.py",),
+    ("bench_crowd.py",),
+    ("bench_crowd_issuing.py",),
+    ("bench_train.py", "--job"),  # the whole training job beside scikit-learn
 ]:
     print(f"\n== {script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True, cwd=HERE)
+    cmd = [sys.executable, str(HERE / script), *extra, *sys.argv[1:]]
+    subprocess.run(cmd, check=True, cwd=HERE)

@@ -82,7 +82,7 @@ class StoredTable:
 
     @contextmanager
     def _source(self) -> Iterator[Any]:
-        if self.area.store.local:  # pyarrow memory-maps a local file
+        if self.area.store.local:  # by path: pyarrow reads only the parts it is asked for
             yield self.area.full_path(self.artifact)
         else:
             with self.area.open(self.artifact) as f:

@@ -159,7 +159,5 @@ def join_labels(feature_keys: Any, X: Any, label_keys: Any, labels: Any) -> Join
     if ylab.shape != lkeys.shape:
         raise ValueError(f"{len(lkeys)} label keys for {len(ylab)} labels")
     match = match_keys(fkeys, lkeys)
-    if len(match.rows) == len(lkeys):
-        return JoinedLabels(_gather_rows(features, match.rows), ylab, lkeys, lkeys[:0])
     hit = match.hit
     return JoinedLabels(_gather_rows(features, match.rows), ylab[hit], lkeys[hit], lkeys[~hit])

@@ -175,7 +175,7 @@ def read_label_file(
     for col in cells:
         empty = pc.equal(pc.utf8_length(col), 0)
         blank = empty if blank is None else pc.and_(blank, empty)
-    if blank is not None and blank.null_count == 0 and pc.any(blank).as_py():
+    if blank is not None and pc.any(blank).as_py():
         cells = [col.filter(pc.invert(blank)) for col in cells]
     if not cells or len(cells[0]) == 0:
         raise TrainingError("the correct-answer file has a header but no rows", code="no_rows")

@@ -106,6 +106,8 @@ def float32_column(col: Any) -> np.ndarray:
     """A numeric or boolean arrow column as float32, nulls as NaN, without a Python loop."""
     if pa.types.is_null(col.type):
         return np.full(len(col), np.nan, np.float32)
+    if pa.types.is_float32(col.type) and col.null_count == 0:
+        return np.asarray(col.to_numpy())  # a stored column: a view, nothing to convert
     if pa.types.is_boolean(col.type):
         col = pc.cast(col, pa.int8())
     col = pc.fill_null(pc.cast(col, pa.float32(), safe=False), np.float32("nan"))
@@ -221,13 +223,6 @@ def read_artifact(source: Any, key_column: str, names: list[str]) -> tuple[np.nd
     return keys, matrix
 
 
-def _plain_float32(col: Any) -> np.ndarray:
-    """A stored float32 column without nulls as a numpy view; anything else converted."""
-    if pa.types.is_float32(col.type) and col.null_count == 0:
-        return np.asarray(col.to_numpy(zero_copy_only=True))
-    return float32_column(col)
-
-
 def read_keys(source: Any, key_column: str) -> Any:
     """The key column of a stored artifact as one arrow string array (table row order),
     without reading the feature columns."""
@@ -235,9 +230,23 @@ def read_keys(source: Any, key_column: str) -> Any:
     return pq.read_table(source, columns=[key_column]).column(key_column).combine_chunks()
 
 
-# Feature columns decoded per read by :func:`gather_rows` (with the row group size, this
-# bounds its temporary memory).
+# Feature columns decoded per read of a row group (with the row group size, this bounds the
+# reader's temporary memory).
 GATHER_COLUMNS = 10
+
+
+def _group_columns(reader: Any, group: int, names: Sequence[str]) -> Iterator[np.ndarray]:
+    """Row group ``group``'s columns ``names`` in order, as float32, decoded
+    :data:`GATHER_COLUMNS` at a time so that the reader's buffers stay small."""
+    pool = pa.default_memory_pool()
+    for c0 in range(0, len(names), GATHER_COLUMNS):
+        part = reader.read_row_group(
+            group, columns=list(names[c0 : c0 + GATHER_COLUMNS]), use_threads=False
+        )
+        for j in range(part.num_columns):
+            yield float32_column(part.column(j).combine_chunks())
+        del part
+        pool.release_unused()  # else the pool keeps every read's pages
 
 
 def gather_rows(
@@ -271,7 +280,6 @@ def gather_rows(
     start = 0
     # no pre-buffering: it would read every row group's pages before the first one is used
     reader = pq.ParquetFile(source, pre_buffer=False)
-    pool = pa.default_memory_pool()
     for group in range(reader.metadata.num_row_groups):
         stop = start + reader.metadata.row_group(group).num_rows
         # per request: its rows in this group, gathered column by column into a
@@ -284,18 +292,10 @@ def gather_rows(
             spans.append((lo, hi, sorted_rows[lo:hi] - start, np.empty((d, hi - lo), np.float32)))
             cursors[i] = hi
         if any(hi > lo for lo, hi, _, _ in spans):
-            # a few columns at a time: the reader's buffers stay small
-            for c0 in range(0, d, GATHER_COLUMNS):
-                part = reader.read_row_group(
-                    group, columns=list(names[c0 : c0 + GATHER_COLUMNS]), use_threads=False
-                )
-                for j in range(part.num_columns):
-                    col = _plain_float32(part.column(j).combine_chunks())
-                    for lo, hi, local, block in spans:
-                        if hi > lo:
-                            np.take(col, local, out=block[c0 + j])
-                del part, col
-                pool.release_unused()  # else the pool keeps every read's pages
+            for j, col in enumerate(_group_columns(reader, group, names)):
+                for lo, hi, local, block in spans:
+                    if hi > lo:
+                        np.take(col, local, out=block[j])
             for (lo, hi, _, block), (_, sorter, out) in zip(spans, plans, strict=True):
                 if hi > lo:
                     if sorter is None:
@@ -315,19 +315,11 @@ def iter_row_groups(
     """The stored table a row group at a time: (keys as str, matrix rows x ``names``), in
     table order; one row group's few columns decoded at a time, as :func:`gather_rows`."""
     require_pyarrow()
-    d = len(names)
     reader = pq.ParquetFile(source, pre_buffer=False)
-    pool = pa.default_memory_pool()
     for group in range(reader.metadata.num_row_groups):
         keys = reader.read_row_group(group, columns=[key_column], use_threads=False)
         key_strings = np.asarray(keys.column(0).to_numpy().astype(str))
-        block = np.empty((d, len(key_strings)), np.float32)
-        for c0 in range(0, d, GATHER_COLUMNS):
-            part = reader.read_row_group(
-                group, columns=list(names[c0 : c0 + GATHER_COLUMNS]), use_threads=False
-            )
-            for j in range(part.num_columns):
-                block[c0 + j] = _plain_float32(part.column(j).combine_chunks())
-            del part
-        pool.release_unused()
+        block = np.empty((len(names), len(key_strings)), np.float32)
+        for j, col in enumerate(_group_columns(reader, group, names)):
+            block[j] = col
         yield key_strings, np.ascontiguousarray(block.T, dtype=dtype)

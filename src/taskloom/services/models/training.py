@@ -126,9 +126,15 @@ def _labelled(
         tables[fid] = (table, table.keys())
     table, keys = tables[fid]
     match = match_keys(keys, labels.keys)
-    y = labels.labels if len(match.rows) == len(labels.keys) else labels.labels[match.hit]
     examples = [str(k) for k in match.unmatched[:5]]
-    return _Labelled(table, match.rows, y, len(labels.keys), len(match.unmatched), examples)
+    return _Labelled(
+        table,
+        match.rows,
+        labels.labels[match.hit],
+        len(labels.keys),
+        len(match.unmatched),
+        examples,
+    )
 
 
 def train(svc: ModelService, ctx: JobContext, model_id: str, version_id: str) -> dict[str, Any]:
@@ -148,6 +154,7 @@ def train(svc: ModelService, ctx: JobContext, model_id: str, version_id: str) ->
         ctx.progress(5, "reading the correct-answer file")
         train_set = _labelled(svc, scope, params, "train", tables)
         columns = train_set.table.columns
+        test_set: _Labelled | None = None
         test_info: dict[str, Any] | None = None
         if params.get("test_file_path"):
             ctx.progress(15, "reading the test file")
@@ -159,7 +166,8 @@ def train(svc: ModelService, ctx: JobContext, model_id: str, version_id: str) ->
                     field="test_feature_id",
                     details={"train": columns, "test": test_set.table.columns},
                 )
-            tabular.check_classes(train_set.y)
+        tabular.check_classes(train_set.y)
+        if test_set is not None:
             fit_rows, y_fit = train_set.rows, train_set.y
             eval_rows, y_eval = test_set.rows, test_set.y
             eval_table = test_set.table
@@ -167,7 +175,6 @@ def train(svc: ModelService, ctx: JobContext, model_id: str, version_id: str) ->
             test_info = {"file_rows": test_set.file_rows, "unmatched_keys": test_set.unmatched}
             del test_set
         else:
-            tabular.check_classes(train_set.y)
             fit, held = tabular.held_out_split(
                 train_set.y, test_size=test_size, random_state=random_state
             )

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from taskloom.config import Settings
 from taskloom.runtime import Platform
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 PG_URL = os.environ.get("TASKLOOM_TEST_DATABASE_URL")
 TEST_KEY = "tlk_test_admin_key_0123456789abcdef"

@@ -17,7 +17,8 @@ from taskloom.config import Settings
 from taskloom.errors import Conflict
 from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.notifier import Notifier
-from taskloom.jobs.registry import Registry, default_registry
+from taskloom.jobs.registry import Registry
+from taskloom.kinds import default_registry
 from taskloom.jobs.worker import WorkerPool
 from taskloom.secrets_box import SecretBox
 from taskloom.services.auth import AuthService

@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.jobs.kinds import cluster as cluster_kind
+from taskloom.kinds import cluster as cluster_kind
 from taskloom.jobs.worker import Worker
 from taskloom.services.clustering import Clusterings
 from taskloom.store.tables import centroids, clusterings

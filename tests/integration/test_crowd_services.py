@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from taskloom.errors import Conflict, Invalid, NotFound, RateLimited
 from taskloom.jobs.worker import Worker
 from taskloom.runtime import Platform
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd import assignments as assignments_module
 from taskloom.services.crowd import issuing as issuing_module
 from taskloom.services.crowd import operations as operations_module

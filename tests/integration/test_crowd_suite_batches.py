@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 
 from taskloom.errors import Conflict, Invalid, NotFound, RateLimited
 from taskloom.jobs.context import JobContext
-from taskloom.jobs.kinds.crowd import BatchCreateParams
+from taskloom.kinds.crowd import BatchCreateParams
 from taskloom.runtime import Platform
 from taskloom.services.crowd import operations as operations_module
 from taskloom.services.crowd.search import Query

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.jobs.kinds import encode as encode_kinds
+from taskloom.kinds import encode as encode_kinds
 from taskloom.jobs.worker import Worker
 from taskloom.ml.encoders import OnnxTextEncoder
 from taskloom.services.encoders import EncoderService, encode_query, encoder_service

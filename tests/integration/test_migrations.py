@@ -16,7 +16,7 @@ from conftest import make_settings
 from taskloom.config import Settings
 from taskloom.store import migrate
 from taskloom.store.engine import Store
-from taskloom.store.tables import metadata
+from taskloom.store.schema import metadata
 
 
 def diff(store: Store) -> list:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from taskloom.api.dialects import relevance_tasks
+from taskloom.api.dialects.relevance import tasks as relevance_tasks
 from taskloom.errors import JobFailed
 from taskloom.jobs.registry import JobKind
 from taskloom.jobs.states import JobStatus
@@ -1164,7 +1164,8 @@ def test_no_relevance_request_makes_a_500(make_rel, rel):
     values: always a 4xx in the dialect's envelope, or a 200."""
     from fastapi.routing import APIRoute
 
-    from taskloom.api.dialects import relevance, relevance_services
+    from taskloom.api.dialects import relevance
+    from taskloom.api.dialects.relevance import services as relevance_services
 
     make_dataset(rel, "shop", SHOP)
     routes = [

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from taskloom.errors import Forbidden, NotFound, Unauthorized
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.store.tables import api_keys
 
 from .conftest import error_of

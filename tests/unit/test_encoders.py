@@ -287,8 +287,8 @@ def test_core_runs_without_torch(tmp_path: Path) -> None:
                 if name.split(".")[0] in ("torch", "transformers", "PIL"):
                     raise ImportError(f"No module named {name!r}", name=name)
         sys.meta_path.insert(0, Block())
-        import taskloom.api.app, taskloom.jobs.kinds.encode
-        from taskloom.jobs.registry import default_registry
+        import taskloom.api.app, taskloom.kinds.encode
+        from taskloom.kinds import default_registry
         assert "encode_image_clip" in default_registry().names()
         from taskloom.ml.encoders import ClipModel, NumericEncoder
         assert NumericEncoder().fit([{"a": 1}]).dim == 1

@@ -11,7 +11,7 @@ import hmac
 import httpx
 import pytest
 
-from taskloom.api.dialects.nclue_auth import (
+from taskloom.api.dialects.nclue.auth import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

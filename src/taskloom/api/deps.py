@@ -8,7 +8,8 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.runtime import Platform, Services
-from taskloom.services.auth import Principal, Scope
+from taskloom.scope import Scope
+from taskloom.services.auth import Principal
 
 
 def get_platform(request: Request) -> Platform:

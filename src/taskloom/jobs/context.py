@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import Cancelled
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 if TYPE_CHECKING:
     from taskloom.jobs.engine import JobEngine

@@ -22,9 +22,9 @@ from taskloom.errors import Invalid, InvalidTransition, NotFound
 from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry
 from taskloom.jobs.states import ACTIVE, TERMINAL, JobStatus, sources
-from taskloom.services.auth import Scope
-from taskloom.services.datasets import lookup
+from taskloom.scope import Scope
 from taskloom.store.engine import Store
+from taskloom.store.lookups import lookup
 from taskloom.store.tables import job_events, jobs
 from taskloom.store.types import utcnow
 

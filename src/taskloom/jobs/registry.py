@@ -1,4 +1,8 @@
-"""Job kinds: a name, a pydantic params model and a ``run(ctx, params)`` function."""
+"""Job kinds: a name, a pydantic params model and a ``run(ctx, params)`` function.
+
+The registry knows no kind by itself: the composition root (``taskloom.kinds.default_registry``,
+called by ``runtime.Platform``) registers the built-in ones, so the engine never imports the
+layers above it."""
 
 from __future__ import annotations
 
@@ -57,6 +61,9 @@ class Registry:
         self._kinds: dict[str, JobKind] = {}
 
     def register(self, kind: JobKind) -> JobKind:
+        """Add a kind; a second kind of the same name is a programming error."""
+        if kind.name in self._kinds:
+            raise ValueError(f"job kind {kind.name!r} is registered twice")
         self._kinds[kind.name] = kind
         return kind
 
@@ -101,18 +108,3 @@ class Registry:
             }
             for k in sorted(self._kinds.values(), key=lambda k: k.name)
         ]
-
-
-def default_registry() -> Registry:
-    from taskloom.jobs.kinds import builtin, cluster
-    from taskloom.jobs.kinds import crowd as crowd_kinds
-    from taskloom.jobs.kinds import encode as encode_kinds
-    from taskloom.jobs.kinds import models as model_kinds
-
-    reg = Registry()
-    builtin.register(reg)
-    cluster.register(reg)
-    encode_kinds.register(reg)
-    crowd_kinds.register(reg)
-    model_kinds.register(reg)
-    return reg

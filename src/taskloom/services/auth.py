@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from taskloom.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from taskloom.scope import Scope
 from taskloom.secrets_box import SecretBox
 from taskloom.store.engine import Store
 from taskloom.store.tables import api_keys, apps, ncp_keys, users
@@ -45,14 +46,6 @@ class Principal:
     key_id: str
     key_app_id: str | None
     is_admin: bool
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The app a request acts in, after authorisation."""
-
-    app_id: str
-    user_id: str
 
 
 def _key_public(row: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taskloom.blobs import BlobInfo, Blobs, BlobStore, Upload, check_path
 from taskloom.errors import Conflict, Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.store.engine import Store
 from taskloom.store.model_tables import buckets
 from taskloom.store.types import utcnow

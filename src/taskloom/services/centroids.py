@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.clustering import (
     MAX_CLUSTERS,
     Clustering,
@@ -31,9 +31,9 @@ from taskloom.services.clustering import (
     cluster_name,
     field_dim,
 )
-from taskloom.services.datasets import lookup
 from taskloom.services.documents import DocumentService
 from taskloom.store.engine import Store
+from taskloom.store.lookups import lookup
 from taskloom.store.tables import clusterings
 from taskloom.store.types import utcnow
 from taskloom.vectors.metrics import check_metric, scores

@@ -21,10 +21,10 @@ import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.batches import merge_fields
-from taskloom.services.datasets import bump_version, lookup
 from taskloom.store.engine import Store
+from taskloom.store.lookups import bump_version, lookup
 from taskloom.store.tables import centroids, clusterings, datasets
 from taskloom.store.types import utcnow
 

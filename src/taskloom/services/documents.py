@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.batches import (
     Failure,
     Prepared,
@@ -32,9 +32,9 @@ from taskloom.services.batches import (
     raise_failures,
     written_fields,
 )
-from taskloom.services.datasets import lookup
 from taskloom.store.engine import Store
 from taskloom.store.filters import FilterCompiler
+from taskloom.store.lookups import lookup
 from taskloom.store.tables import datasets, documents, vectors
 from taskloom.store.types import utcnow
 

@@ -26,10 +26,10 @@ from taskloom.config import Settings
 from taskloom.errors import Invalid, JobFailed, NotFound, Unavailable
 from taskloom.ml.encoders.clip import ClipModel, ClipTextEncoder, ClipUnavailable
 from taskloom.ml.encoders.text_onnx import MODEL_ID, OnnxTextEncoder
-from taskloom.services.auth import Scope
-from taskloom.services.datasets import lookup
+from taskloom.scope import Scope
 from taskloom.services.media import MediaReader
 from taskloom.store.engine import Store
+from taskloom.store.lookups import lookup
 from taskloom.store.tables import datasets, encoders, vectors
 from taskloom.store.types import utcnow
 

@@ -38,11 +38,11 @@ from sqlalchemy.exc import IntegrityError
 
 from taskloom.blobs import Blobs, BlobStore
 from taskloom.errors import Conflict, Invalid, NotFound
+from taskloom.scope import Scope
 from taskloom.services import feature_files as ff
-from taskloom.services.auth import Scope
 from taskloom.services.buckets import BucketService, check_file_path
-from taskloom.services.datasets import lookup as dataset_row
 from taskloom.store.engine import Store
+from taskloom.store.lookups import lookup as dataset_row
 from taskloom.store.model_tables import features
 from taskloom.store.tables import documents
 from taskloom.store.types import utcnow

@@ -35,11 +35,11 @@ from sqlalchemy import Connection, func, select
 
 from taskloom.config import Settings
 from taskloom.errors import Invalid
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.batches import _Bad, parse_vector
-from taskloom.services.datasets import lookup
 from taskloom.services.documents import DocumentService
 from taskloom.store.engine import Store
+from taskloom.store.lookups import lookup
 from taskloom.store.tables import documents
 from taskloom.vectors import metrics
 from taskloom.vectors.cache import IndexCache

@@ -1,8 +1,8 @@
 """The crowd tables (issue 4): projects, pools, skills, workers, tasks, suites, assignments,
 answers, bans, rate counters, operation items and aggregated results.
 
-They live on the same ``MetaData`` as ``store/tables.py`` (which imports this module at its
-end), so migrations and the schema check see them. Every table carries ``app_id`` or hangs
+They live on the same ``MetaData`` as ``store/tables.py`` (``store.schema`` gathers them
+all), so migrations and the schema check see them. Every table carries ``app_id`` or hangs
 off a table that does: the tenant boundary.
 
 Ids are strings (UUIDs) as in Toloka; tasks, suites and assignments also have an integer
@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from taskloom.store.tables import metadata
+from taskloom.store import tables as _core_tables  # noqa: F401 - the tables these refer to
+from taskloom.store.metadata import metadata
 from taskloom.store.types import BigId, Json, UTCDateTime
 
 ID = 36  # str(uuid4())

@@ -1,8 +1,8 @@
 """The tables of issue 5: buckets, feature tables and the model registry (models and their
 versions).
 
-They live on the same ``MetaData`` as ``store/tables.py`` (which imports this module at its
-end). Both carry ``app_id``: the tenant boundary. A bucket's files and a feature table's data
+They live on the same ``MetaData`` as ``store/tables.py`` (``store.schema`` gathers them
+all). Both carry ``app_id``: the tenant boundary. A bucket's files and a feature table's data
 are blobs (``taskloom.blobs``, areas ``.buckets`` and ``.features``); these rows say what
 they are. A model version's artifact is a blob too (area ``.models``), written by its training
 job.
@@ -22,7 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from taskloom.store.tables import metadata
+from taskloom.store import tables as _core_tables  # noqa: F401 - the tables these refer to
+from taskloom.store.metadata import metadata
 from taskloom.store.types import Json, UTCDateTime
 
 ID = 36  # str(uuid4())

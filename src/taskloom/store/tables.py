@@ -1,4 +1,6 @@
-"""The tables. Alembic migrations in ``migrations/`` create exactly these (a test checks)."""
+"""The core tables: users, apps, keys, datasets, documents, vectors, jobs, encoders and
+clusterings. The crowd and model tables are in their own modules; ``store.schema`` gathers
+all of them."""
 
 from __future__ import annotations
 
@@ -11,23 +13,14 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
+from taskloom.store.metadata import metadata
 from taskloom.store.types import BigId, Json, UTCDateTime
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 
 users = Table(
     "users",
@@ -228,9 +221,3 @@ centroids = Table(
     Column("data", LargeBinary, nullable=False),  # little-endian float32
     Column("size", Integer, nullable=True),
 )
-
-# the crowd tables register themselves on ``metadata`` (imported last: they import it)
-from taskloom.store import crowd_tables as crowd_tables  # noqa: E402
-
-# the model tables (buckets, features) register themselves the same way
-from taskloom.store import model_tables as model_tables  # noqa: E402

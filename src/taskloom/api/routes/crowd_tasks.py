@@ -25,7 +25,7 @@ from taskloom.api.routes.crowd import Limit, TaskLimit, page
 from taskloom.api.routes.crowd_schemas import OverlapSet, TaskSuiteUpdate, TaskUpdate
 from taskloom.errors import Invalid, MalformedJSON, NotFound, RateLimited
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
 

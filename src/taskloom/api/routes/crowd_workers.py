@@ -23,7 +23,7 @@ from taskloom.api.routes.crowd import Limit
 from taskloom.api.routes.crowd_schemas import CrowdBody, Id
 from taskloom.errors import Unauthorized
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd workers"])
 

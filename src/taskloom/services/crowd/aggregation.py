@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from taskloom.crowd import aggregation as algo
 from taskloom.errors import Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
     Base,
     check_limit,

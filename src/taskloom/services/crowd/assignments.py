@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from taskloom.errors import Conflict, Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd import quality
 from taskloom.services.crowd.common import (
     assignment_row,

@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import Connection, Select, Table, bindparam, select
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.store.crowd_tables import (
     crowd_assignments,
     crowd_pools,

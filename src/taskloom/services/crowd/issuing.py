@@ -31,7 +31,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select,
 
 from taskloom.crowd.spec import Spec
 from taskloom.errors import Conflict
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
     new_id,
     parse_time,

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import and_, func, or_, select
 
 from taskloom.errors import Conflict, Invalid, JobFailed, NotFound
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import Base
 from taskloom.services.crowd.tasks import check_items
 from taskloom.store.crowd_tables import crowd_operation_items

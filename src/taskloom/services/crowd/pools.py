@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from taskloom.errors import Conflict, Invalid
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
     Base,
     body_dict,

@@ -8,7 +8,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from taskloom.crowd.spec import Spec
 from taskloom.errors import Conflict, Invalid
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
     Base,
     body_dict,

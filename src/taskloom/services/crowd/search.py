@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from taskloom.errors import Invalid
 from taskloom.jobs.engine import public as job_public
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import Base
 from taskloom.services.crowd.operations import CROWD_KINDS, details_of
 from taskloom.services.crowd.pools import pool_public

@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Connection, select, update
 
 from taskloom.errors import Invalid
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
     Base,
     body_dict,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from taskloom.errors import Conflict, Invalid
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd import ratelimit
 from taskloom.services.crowd.common import (
     Base,

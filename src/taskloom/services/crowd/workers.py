@@ -9,7 +9,8 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
-from taskloom.services.auth import Scope, hash_key
+from taskloom.scope import Scope
+from taskloom.services.auth import hash_key
 from taskloom.services.crowd.common import (
     Base,
     body_dict,

@@ -30,7 +30,7 @@ from taskloom.blobs import Blobs, BlobStore
 from taskloom.errors import Conflict, Invalid, NotFound
 from taskloom.jobs.states import JobStatus
 from taskloom.ml import tabular
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.buckets import BucketService, check_file_path
 from taskloom.services.features import FeatureService
 from taskloom.services.models import training

@@ -26,7 +26,7 @@ from taskloom.ml import tabular
 from taskloom.ml.join import match_keys
 from taskloom.ml.label_file import read_label_file
 from taskloom.ml.tabular import TrainingError
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.models.views import json_safe
 from taskloom.store.model_tables import model_versions, models
 from taskloom.store.types import utcnow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from taskloom.store.tables import metadata
+from taskloom.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - taskloom always passes one

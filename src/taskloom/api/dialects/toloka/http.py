@@ -43,7 +43,7 @@ from taskloom.errors import (
     Unavailable,
 )
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 log = logging.getLogger("taskloom.api.toloka")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskloom.api.dialects.toloka_http import Search
+from taskloom.api.dialects.toloka.http import Search
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 from taskloom.services.crowd.search import Query
 
 

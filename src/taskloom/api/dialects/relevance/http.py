@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import Invalid, MalformedJSON, NotFound, TaskloomError, Unauthorized
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -44,8 +44,8 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects import relevance_filters
-from taskloom.api.dialects.relevance_http import (
+from taskloom.api.dialects.relevance import filters as relevance_filters
+from taskloom.api.dialects.relevance.http import (
     END_CURSOR,
     Params,
     RelevanceIn,
@@ -59,7 +59,7 @@ from taskloom.api.dialects.relevance_http import (
 from taskloom.api.responses import ok
 from taskloom.errors import Invalid, TaskloomError
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 router = APIRouter(route_class=RelevanceRoute, include_in_schema=False)
 

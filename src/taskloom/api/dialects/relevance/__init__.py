@@ -27,8 +27,10 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects import relevance_filters, relevance_services, relevance_tasks
-from taskloom.api.dialects.relevance_http import (
+from taskloom.api.dialects.relevance import filters as relevance_filters
+from taskloom.api.dialects.relevance import services as relevance_services
+from taskloom.api.dialects.relevance import tasks as relevance_tasks
+from taskloom.api.dialects.relevance.http import (
     END_CURSOR,
     Params,
     RelevanceIn,
@@ -42,7 +44,7 @@ from taskloom.api.dialects.relevance_http import (
 from taskloom.api.responses import ok
 from taskloom.errors import Invalid, NotFound
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 # Not in the OpenAPI schema: that describes the native API; this door is Relevance's own.
 router = APIRouter(

@@ -25,8 +25,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects import toloka_ops, toloka_tasks, toloka_work
-from taskloom.api.dialects.toloka_http import (
+from taskloom.api.dialects.toloka import ops as toloka_ops
+from taskloom.api.dialects.toloka import tasks as toloka_tasks
+from taskloom.api.dialects.toloka import work as toloka_work
+from taskloom.api.dialects.toloka.http import (
     TolokaRoute,
     TolokaScope,
     answer,
@@ -34,7 +36,7 @@ from taskloom.api.dialects.toloka_http import (
     page,
     parse_search,
 )
-from taskloom.api.dialects.toloka_search import find, user_skill
+from taskloom.api.dialects.toloka.search import find, user_skill
 from taskloom.errors import Invalid, NotFound
 
 # Not in the OpenAPI schema: that describes the native API; this door is Toloka's own.

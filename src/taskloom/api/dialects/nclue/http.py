@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
-from taskloom.api.dialects import nclue_auth
+from taskloom.api.dialects.nclue import auth as nclue_auth
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import (
     Conflict,
@@ -42,7 +42,7 @@ from taskloom.errors import (
     Unavailable,
 )
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 log = logging.getLogger("taskloom.api.nclue")
 

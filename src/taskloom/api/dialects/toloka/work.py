@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects import toloka_ops
-from taskloom.api.dialects.toloka_http import (
+from taskloom.api.dialects.toloka import ops as toloka_ops
+from taskloom.api.dialects.toloka.http import (
     TolokaRoute,
     TolokaScope,
     answer,
@@ -25,7 +25,7 @@ from taskloom.api.dialects.toloka_http import (
     page,
     parse_search,
 )
-from taskloom.api.dialects.toloka_search import find
+from taskloom.api.dialects.toloka.search import find
 from taskloom.errors import Invalid
 
 router = APIRouter(route_class=TolokaRoute)

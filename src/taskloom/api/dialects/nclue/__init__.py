@@ -23,11 +23,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects.nclue_http import NclueRoute, NclueScope, iso, json_object, query_int
+from taskloom.api.dialects.nclue.http import NclueRoute, NclueScope, iso, json_object, query_int
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import NotFound, Unavailable
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 # Not in the OpenAPI schema: that describes the native API; this door is NCLUE's own.
 router = APIRouter(

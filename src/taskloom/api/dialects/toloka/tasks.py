@@ -31,8 +31,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects import toloka_ops
-from taskloom.api.dialects.toloka_http import (
+from taskloom.api.dialects.toloka import ops as toloka_ops
+from taskloom.api.dialects.toloka.http import (
     TolokaRoute,
     TolokaScope,
     answer,
@@ -43,10 +43,10 @@ from taskloom.api.dialects.toloka_http import (
     parse_search,
     query_bool,
 )
-from taskloom.api.dialects.toloka_search import find
+from taskloom.api.dialects.toloka.search import find
 from taskloom.errors import Invalid, NotFound
 from taskloom.runtime import Services
-from taskloom.services.auth import Scope
+from taskloom.scope import Scope
 
 router = APIRouter(route_class=TolokaRoute)
 

@@ -1,1 +1,0 @@
-"""Built-in job kinds; each module has a ``register(registry)`` function."""

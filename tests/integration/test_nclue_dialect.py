@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from taskloom.api.dialects.nclue.auth import sign
+from taskloom.ncp_signature import sign
 from taskloom.runtime import Platform
 from taskloom.sdk.ncp import NcpSigner
 from taskloom.store.tables import ncp_keys

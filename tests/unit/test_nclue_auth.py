@@ -1,4 +1,4 @@
-"""NCP API Gateway signatures (``taskloom.api.dialects.nclue_auth``, ``taskloom.sdk.ncp``):
+"""NCP API Gateway signatures (``taskloom.ncp_signature``, ``taskloom.sdk.ncp``):
 the signature is the documented HMAC, each wrong part of a request is refused with its own
 code, and the 5-minute window holds at its edges."""
 
@@ -11,7 +11,7 @@ import hmac
 import httpx
 import pytest
 
-from taskloom.api.dialects.nclue.auth import (
+from taskloom.ncp_signature import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator
 
 import httpx
 
-from taskloom.api.dialects.nclue.auth import (
+from taskloom.ncp_signature import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

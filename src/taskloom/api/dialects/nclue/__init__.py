@@ -4,7 +4,7 @@ An NCLUE "task" is a taskloom task model: a model plus its training job. The tas
 model id and its ``status`` the training job's (``registered → pending → in_progress →
 completed | failed``). Everything here translates names and shapes; the rules live in
 ``services.models`` (and ``services.task_models_rules``). Signatures, errors and timestamps:
-``nclue_http``.
+``nclue.http``.
 
 * ``POST /tasks``: the seed's request body; answers the seed's fields exactly.
 * ``GET /tasks/{task_id}``: the same fields plus ``status``, ``updated_at``, ``error``

@@ -12,9 +12,9 @@ failure); errors are ``{"message", "code", "details"}`` with the status of the m
 taskloom error (401, 403, 404 also for another tenant's dataset, 409, 422). Relevance tasks
 are taskloom jobs.
 
-The parts: ``relevance_http`` (credentials, parameters, the error envelope), this module
-(datasets, documents, tasks), ``relevance_services`` (vector search, centroids),
-``relevance_tasks`` (task names and status words), ``relevance_filters`` (filters).
+The parts: ``http`` (credentials, parameters, the error envelope), this module
+(datasets, documents, tasks), ``services`` (vector search, centroids),
+``tasks`` (task names and status words), ``filters`` (filters).
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def _page(
 def get_where(
     dataset_id: str, scope: RelevanceScope, services: ServicesDep, params: Params
 ) -> Response:
-    """A page of the documents that match ``filters`` (see ``relevance_filters``), with
+    """A page of the documents that match ``filters`` (see ``filters``), with
     ``cursor`` for the next page and ``count``, the number of matches in all."""
     body = parse(GetWhere, params)
     flt = relevance_filters.translate(body.filters)

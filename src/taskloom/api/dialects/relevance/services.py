@@ -11,7 +11,7 @@ Relevance                  taskloom
 ``similarity_metric``      ``metric`` (``cosine``, ``dp``, ``l2``, ``l1``; scores are "higher
                            is better", so l2/l1 scores are minus the distance)
 ``page_size``, ``page``    ``top_k``, ``page``
-``filters``                ``filter`` (``relevance_filters``)
+``filters``                ``filter`` (``filters``)
 ``select_fields``          ``select`` (empty: every field)
 ``include_vector``         ``include_vector``
 ``min_score``              ``min_score``; Relevance's default 0 means no minimum

@@ -4,14 +4,14 @@ Point the official client at the server: ``TolokaClient(api_key, url="http://hos
 (it adds ``/api/v1/...`` itself). Everything here translates names, shapes and status codes;
 the rules live in ``services.crowd``. The parts:
 
-* ``toloka_http``: credentials (``OAuth``/``ApiKey`` + a taskloom API key), the error envelope
+* ``http``: credentials (``OAuth``/``ApiKey`` + a taskloom API key), the error envelope
   ``{request_id, code, message, payload}``, zoneless UTC timestamps, search queries.
-* ``toloka_ops``: taskloom jobs as Toloka operations, and the finished operations that stand
+* ``ops``: taskloom jobs as Toloka operations, and the finished operations that stand
   for pool/project transitions (synchronous in taskloom).
 * this module: projects, pools, skills, user skills (set, search, delete), operations (get,
   search) and their logs.
-* ``toloka_tasks``: tasks and task suites (sync and async creation, search, patches).
-* ``toloka_work``: assignments (search, accept/reject) and aggregated solutions.
+* ``tasks``: tasks and task suites (sync and async creation, search, patches).
+* ``work``: assignments (search, accept/reject) and aggregated solutions.
 
 Searches answer ``{items, has_more}``; toloka-kit pages them by ``id_gt`` (or ``task_id_gt``).
 """

@@ -1,4 +1,4 @@
-"""Toloka searches: a parsed query (``toloka_http.Search``) run by ``services.crowd.search``,
+"""Toloka searches: a parsed query (``http.Search``) run by ``services.crowd.search``,
 which answers the crowd service's own objects; the few Toloka shapes differ are fixed here."""
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def _objects(body: Any, what: str) -> tuple[list[dict[str, Any]], bool]:
 
 def _clean(item: dict[str, Any]) -> dict[str, Any]:
     """The item without read-only fields and client tags (toloka-kit's ``__item_idx``: the
-    operation log gives it back by position, see ``toloka_ops.log_entry``)."""
+    operation log gives it back by position, see ``ops.log_entry``)."""
     if any(k in _READONLY or k.startswith("__") for k in item):
         return {k: v for k, v in item.items() if k not in _READONLY and not k.startswith("__")}
     return item

@@ -18,8 +18,8 @@ from taskloom.errors import Conflict
 from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry
-from taskloom.kinds import default_registry
 from taskloom.jobs.worker import WorkerPool
+from taskloom.kinds import default_registry
 from taskloom.secrets_box import SecretBox
 from taskloom.services.auth import AuthService
 from taskloom.services.buckets import BucketService

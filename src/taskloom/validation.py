@@ -7,6 +7,7 @@ pydantic; whatever parsed them, a refusal reads the same: the first error's fiel
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -16,7 +17,7 @@ from taskloom.errors import Invalid
 M = TypeVar("M", bound=BaseModel)
 
 
-def field_path(loc: tuple[Any, ...] | list[Any], prefix: str = "") -> str:
+def field_path(loc: Sequence[Any], prefix: str = "") -> str:
     """``("items", 0, "pool_id")`` → ``items.0.pool_id`` (under ``prefix``)."""
     path = ".".join(str(p) for p in loc)
     if prefix:
@@ -29,7 +30,7 @@ def invalid_from(
 ) -> Invalid:
     """The :class:`Invalid` for ``exc`` (raise it ``from exc``)."""
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid value"}
+    first: Mapping[str, Any] = errors[0] if errors else {"loc": (), "msg": "invalid value"}
     field = field_path(first["loc"], prefix)
     return Invalid(
         f"{field}: {first['msg']}" if field else str(first["msg"]),

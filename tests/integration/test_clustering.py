@@ -11,8 +11,8 @@ from sklearn.metrics import adjusted_rand_score
 from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.kinds import cluster as cluster_kind
 from taskloom.jobs.worker import Worker
+from taskloom.kinds import cluster as cluster_kind
 from taskloom.services.clustering import Clusterings
 from taskloom.store.tables import centroids, clusterings
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
-from taskloom.kinds import encode as encode_kinds
 from taskloom.jobs.worker import Worker
+from taskloom.kinds import encode as encode_kinds
 from taskloom.ml.encoders import OnnxTextEncoder
 from taskloom.services.encoders import EncoderService, encode_query, encoder_service
 from taskloom.store.tables import vectors

@@ -11,6 +11,7 @@ import hmac
 import httpx
 import pytest
 
+from taskloom.errors import Unauthorized
 from taskloom.ncp_signature import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
@@ -20,7 +21,6 @@ from taskloom.ncp_signature import (
     verify,
     verify_headers,
 )
-from taskloom.errors import Unauthorized
 from taskloom.sdk.ncp import NcpSigner
 
 ACCESS = "ncp_iam_BPAMKR1aTr0qHQ8wM3dF"

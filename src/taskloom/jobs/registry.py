@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from taskloom.errors import Invalid
+from taskloom.validation import parse_model
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
@@ -33,25 +34,7 @@ class JobKind:
             params = {}
         if not isinstance(params, dict):
             raise Invalid("params must be an object", code="invalid_params", field="params")
-        try:
-            return self.params.model_validate(params)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise Invalid(
-                f"params.{loc}: {err['msg']}" if loc else f"params: {err['msg']}",
-                code="invalid_params",
-                field=f"params.{loc}" if loc else "params",
-                details={
-                    "errors": [
-                        {
-                            "field": "params." + ".".join(str(p) for p in e["loc"]),
-                            "message": e["msg"],
-                        }
-                        for e in exc.errors()
-                    ]
-                },
-            ) from exc
+        return parse_model(self.params, params, prefix="params", code="invalid_params")
 
 
 class Registry:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.sql import Select
 
@@ -44,6 +44,7 @@ from taskloom.store.engine import Store
 from taskloom.store.model_tables import model_versions, models
 from taskloom.store.tables import jobs
 from taskloom.store.types import utcnow
+from taskloom.validation import parse_model
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
@@ -78,16 +79,9 @@ def check_hyperparameters(value: Any) -> dict[str, Any]:
         raise Invalid(
             "hyperparameters is an object", code="invalid_hyperparameters", field="hyperparameters"
         )
-    try:
-        hp = HyperParameters.model_validate(value)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise Invalid(
-            f"hyperparameters.{loc}: {err['msg']}",
-            code="invalid_hyperparameters",
-            field=f"hyperparameters.{loc}",
-        ) from exc
+    hp = parse_model(
+        HyperParameters, value, prefix="hyperparameters", code="invalid_hyperparameters"
+    )
     return hp.model_dump(exclude_unset=True)
 
 

@@ -1,8 +1,8 @@
 """The NCLUE dialect's HTTP conventions: NCP signatures, the error envelope, timestamps.
 
 * Authentication is the NCP API Gateway's: ``X-NCP-APIGW-TIMESTAMP``,
-  ``X-NCP-IAM-ACCESS-KEY`` and ``X-NCP-APIGW-SIGNATURE-V2`` (see ``taskloom.ncp_signature``), checked
-  against the access key / secret pairs bound to taskloom API keys. The signed URI is the
+  ``X-NCP-IAM-ACCESS-KEY`` and ``X-NCP-APIGW-SIGNATURE-V2`` (see ``taskloom.ncp_signature``),
+  checked against the access key / secret pairs bound to taskloom API keys. The signed URI is the
   raw path as sent (``/nclue`` prefix included) plus its query string. The app a request acts
   in: the key's own app, else ``X-Taskloom-App``, else the user's first app; an app the key
   may not reach answers 403.

@@ -21,7 +21,7 @@ import orjson
 from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,7 @@ from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import Invalid, MalformedJSON, NotFound, TaskloomError, Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.validation import parse_model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -130,22 +131,7 @@ Params = Annotated[dict[str, Any], Depends(request_params)]
 
 
 def parse(model: type[M], params: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(params)
-    except ValidationError as exc:
-        errors = exc.errors()
-        field = ".".join(str(p) for p in errors[0]["loc"])
-        raise Invalid(
-            f"{field}: {errors[0]['msg']}",
-            code="invalid",
-            field=field or "body",
-            details={
-                "errors": [
-                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                    for e in errors
-                ]
-            },
-        ) from exc
+    return parse_model(model, params)
 
 
 def _as_list(value: Any) -> Any:

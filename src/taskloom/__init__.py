@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from taskloom.errors import (  # noqa: E402
+from taskloom.errors import (
     Conflict,
     Forbidden,
     Invalid,
@@ -17,6 +15,7 @@ from taskloom.errors import (  # noqa: E402
     Unauthorized,
     Unavailable,
 )
+from taskloom.version import __version__
 
 _LAZY = {"Client", "Dataset", "Job"}
 

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-import taskloom
 from taskloom.api import errors, web
 from taskloom.api.dialects import nclue, relevance, toloka
 from taskloom.api.limits import BodyLimitMiddleware
@@ -28,6 +27,7 @@ from taskloom.api.routes import features as feature_routes
 from taskloom.api.routes import models as model_routes
 from taskloom.config import Settings
 from taskloom.runtime import Platform
+from taskloom.version import __version__
 
 
 def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
@@ -48,7 +48,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     app = FastAPI(
         title="taskloom",
-        version=taskloom.__version__,
+        version=__version__,
         description="Self-hosted AI data platform: datasets, vectors, jobs.",
         default_response_class=FastJSONResponse,
         lifespan=lifespan,

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-import taskloom
 from taskloom.api.deps import PrincipalDep, ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.version import __version__
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -38,7 +38,7 @@ def health(services: ServicesDep) -> FastJSONResponse:
     return ok(
         {
             "status": "ok",
-            "version": taskloom.__version__,
+            "version": __version__,
             "database": services.datasets.store.dialect,
         }
     )

@@ -9,20 +9,21 @@ import pytest
 
 from taskloom.errors import Invalid
 from taskloom.jobs.engine import _decode_job_cursor, _encode_job_cursor
-from taskloom.services.documents import decode_cursor, encode_cursor
+from taskloom.services.documents import DOCUMENT_CURSOR
+from taskloom.store.paging import CURSOR_ERROR
 
 
 @pytest.mark.parametrize("pk", [1, 7, 999, 2**31 + 5, 2**62])
 def test_document_cursor_round_trip(pk):
-    cursor = encode_cursor(pk)
-    assert decode_cursor(cursor) == pk
+    cursor = DOCUMENT_CURSOR.encode(pk)
+    assert DOCUMENT_CURSOR.decode(cursor) == (pk,)
     assert "=" not in cursor and "/" not in cursor and "+" not in cursor
     assert str(pk) not in cursor  # opaque, not a number to tinker with
 
 
 @pytest.mark.parametrize("empty", [None, ""])
 def test_no_cursor_is_the_start(empty):
-    assert decode_cursor(empty) == 0
+    assert DOCUMENT_CURSOR.decode(empty) is None
 
 
 @pytest.mark.parametrize(
@@ -35,14 +36,18 @@ def test_no_cursor_is_the_start(empty):
         base64.urlsafe_b64encode(b"d:twelve").decode(),
         base64.urlsafe_b64encode(b"d:").decode(),
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        base64.urlsafe_b64encode(b'["c",12]').decode(),  # another listing's cursor
+        base64.urlsafe_b64encode(b'["d",1.5]').decode(),
+        base64.urlsafe_b64encode(b'["d",true]').decode(),
         12,
         ["d:1"],
     ],
 )
 def test_bad_document_cursors(bad):
     with pytest.raises(Invalid) as ei:
-        decode_cursor(bad)
+        DOCUMENT_CURSOR.decode(bad)
     assert (ei.value.code, ei.value.field) == ("invalid_cursor", "cursor")
+    assert ei.value.message == CURSOR_ERROR
 
 
 @pytest.mark.parametrize(
@@ -65,7 +70,7 @@ def test_job_cursor_round_trip(at):
     "bad",
     [
         "???",
-        encode_cursor(5),  # a document cursor is not a job cursor
+        DOCUMENT_CURSOR.encode(5),  # a document cursor is not a job cursor
         base64.urlsafe_b64encode(b"j:not-a-date|abc").decode(),
         base64.urlsafe_b64encode(b"j:2026-01-01T00:00:00+00:00|").decode(),
         base64.urlsafe_b64encode(b"x:2026-01-01T00:00:00+00:00|abc").decode(),

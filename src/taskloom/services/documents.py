@@ -10,8 +10,6 @@ of the document's JSON. Over JSON a vector is a list of numbers or
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 from collections.abc import Iterable
 from datetime import UTC
@@ -35,10 +33,12 @@ from taskloom.services.batches import (
 from taskloom.store.engine import Store
 from taskloom.store.filters import FilterCompiler
 from taskloom.store.lookups import lookup
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.tables import datasets, documents, vectors
 from taskloom.store.types import utcnow
 
 _CHUNK = 900  # ids per IN (...) list
+DOCUMENT_CURSOR = CursorFormat("d", int)  # resumes after a document's primary key
 
 
 class DocumentService:
@@ -350,11 +350,8 @@ class DocumentService:
         select_fields: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """One page in insertion order; ``cursor`` continues after the previous page."""
-        if not isinstance(page_size, int) or not 1 <= page_size <= self.max_batch:
-            raise Invalid(
-                f"page_size is 1 to {self.max_batch}", code="invalid_page_size", field="page_size"
-            )
-        after = decode_cursor(cursor)
+        check_limit(page_size, most=self.max_batch, field="page_size", code="invalid_page_size")
+        (after,) = DOCUMENT_CURSOR.decode(cursor) or (0,)
         cond = self.filters.compile(filter)
         with self.store.read() as conn:
             ds = lookup(conn, scope, dataset)
@@ -364,10 +361,8 @@ class DocumentService:
                 .order_by(documents.c.id)
                 .limit(page_size + 1)
             ).all()
-            more = len(rows) > page_size
-            rows = rows[:page_size]
+            rows, next_cursor = page(rows, page_size, DOCUMENT_CURSOR, lambda r: (r.id,))
             out = self._render(conn, rows, include_vector, select_fields)
-        next_cursor = encode_cursor(rows[-1].id) if more and rows else None
         return {"documents": out, "cursor": next_cursor}
 
     def _render(
@@ -404,24 +399,6 @@ class DocumentService:
 def _chunks(items: builtins.list[Any], size: int = _CHUNK) -> Iterable[builtins.list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"d:{pk}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: Any) -> int:
-    if cursor in (None, ""):
-        return 0
-    try:
-        pad = "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(cursor + pad).decode()
-        tag, _, num = text.partition(":")
-        if tag != "d":
-            raise ValueError(tag)
-        return int(num)
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
-        raise Invalid("invalid cursor", code="invalid_cursor", field="cursor") from exc
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

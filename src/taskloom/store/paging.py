@@ -4,7 +4,8 @@ A listing declares its cursor once, as a :class:`CursorFormat` with a tag of its
 types of the key it resumes after (``CursorFormat("j", datetime, str)`` for jobs: created at,
 id). A cursor is the URL-safe base64 (no padding) of a JSON array ``[tag, *values]``, so it is
 opaque to clients and a cursor of one listing is refused by another. The listing fetches
-``limit + 1`` rows and :func:`page` cuts them and makes the next cursor.
+``limit + 1`` rows and :func:`page` cuts them and makes the next cursor. A listing that pages
+by position (a ranking computed per call) keeps one int, the offset: :meth:`CursorFormat.offset`.
 
 Every refusal is the same :class:`~taskloom.errors.Invalid`: code ``invalid_cursor``, field
 ``cursor``, message :data:`CURSOR_ERROR` (limits: ``invalid_limit`` unless a listing names
@@ -23,7 +24,7 @@ import orjson
 
 from taskloom.errors import Invalid
 
-__all__ = ["CURSOR_ERROR", "MAX_LIMIT", "CursorFormat", "check_limit", "page"]
+__all__ = ["CURSOR_ERROR", "MAX_LIMIT", "CursorFormat", "check_limit", "cursor_error", "page"]
 
 CURSOR_ERROR = "not a cursor from this list"
 MAX_LIMIT = 1000
@@ -31,7 +32,8 @@ MAX_LIMIT = 1000
 T = TypeVar("T")
 
 
-def _bad_cursor(field: str = "cursor") -> Invalid:
+def cursor_error(field: str = "cursor") -> Invalid:
+    """The one refusal of a cursor, for a listing that checks a decoded key further."""
     return Invalid(CURSOR_ERROR, code="invalid_cursor", field=field)
 
 
@@ -57,19 +59,30 @@ class CursorFormat:
         if cursor is None or cursor == "":
             return None
         if not isinstance(cursor, str) or len(cursor) > 4096:
-            raise _bad_cursor(field)
+            raise cursor_error(field)
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             values = orjson.loads(raw)
         except (binascii.Error, ValueError) as exc:
-            raise _bad_cursor(field) from exc
+            raise cursor_error(field) from exc
         if (
             not isinstance(values, list)
             or len(values) != len(self.types) + 1
             or values[0] != self.tag
         ):
-            raise _bad_cursor(field)
+            raise cursor_error(field)
         return tuple(_typed(v, t, field) for v, t in zip(values[1:], self.types, strict=True))
+
+    def offset(self, cursor: Any, field: str = "cursor") -> int:
+        """Where the page of an offset cursor (a format of one int) starts: 0 without one."""
+        if self.types != (int,):
+            raise TypeError("an offset cursor holds one int")
+        key = self.decode(cursor, field)
+        if key is None:
+            return 0
+        if key[0] < 0:
+            raise cursor_error(field)
+        return int(key[0])
 
 
 def _typed(value: Any, kind: type, field: str) -> Any:
@@ -83,9 +96,9 @@ def _typed(value: Any, kind: type, field: str) -> Any:
         try:
             at = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise _bad_cursor(field) from exc
+            raise cursor_error(field) from exc
         return at if at.tzinfo else at.replace(tzinfo=UTC)
-    raise _bad_cursor(field)
+    raise cursor_error(field)
 
 
 def check_limit(

@@ -34,12 +34,15 @@ from taskloom.services.clustering import (
 from taskloom.services.documents import DocumentService
 from taskloom.store.engine import Store
 from taskloom.store.lookups import lookup
+from taskloom.store.paging import CursorFormat, check_limit
 from taskloom.store.tables import clusterings
 from taskloom.store.types import utcnow
 from taskloom.vectors.metrics import check_metric, scores
 from taskloom.vectors.store import load_field
 
 _MAX_ID = 255
+# the clusters rank their documents per call, so the cursor is the offset of the next page
+CENTROID_CURSOR = CursorFormat("c", int)
 
 
 class CentroidService:
@@ -61,8 +64,8 @@ class CentroidService:
         include_vector: bool = False,
     ) -> dict[str, Any]:
         """The centroids in order, one page at a time."""
-        _check_page_size(page_size, 10_000)
-        start = _decode_cursor(cursor)
+        check_limit(page_size, most=10_000, field="page_size", code="invalid_page_size")
+        start = CENTROID_CURSOR.offset(cursor)
         with self.store.read() as conn:
             _, found = self.clusterings.open(conn, scope, dataset, vector_field, alias)
         end = start + page_size
@@ -72,7 +75,7 @@ class CentroidService:
         return {
             "data": data,
             "count": found.n_clusters,
-            "cursor": _encode_cursor(end) if end < found.n_clusters else None,
+            "cursor": CENTROID_CURSOR.encode(end) if end < found.n_clusters else None,
         }
 
     def get(
@@ -222,13 +225,13 @@ class CentroidService:
         (``_score`` on each); one page of each cluster per call. ``cursor`` (from the previous
         answer) takes precedence over ``page``."""
         check_metric(metric)
-        _check_page_size(page_size, 1_000)
+        check_limit(page_size, most=1_000, field="page_size", code="invalid_page_size")
         if cursor in (None, ""):
             if isinstance(page, bool) or not isinstance(page, int) or page < 1:
                 raise Invalid("page is 1 or more", code="invalid_page", field="page")
             start = (page - 1) * page_size
         else:
-            start = _decode_cursor(cursor)
+            start = CENTROID_CURSOR.offset(cursor)
         if not isinstance(cluster_ids, builtins.list) or not cluster_ids:
             raise Invalid(
                 "cluster_ids is a non-empty list", code="invalid_cluster_ids", field="cluster_ids"
@@ -242,7 +245,7 @@ class CentroidService:
         return {
             "data": self._render(scope, dataset, groups, include_vector, select_fields),
             "metric": metric,
-            "cursor": _encode_cursor(end) if more else None,
+            "cursor": CENTROID_CURSOR.encode(end) if more else None,
         }
 
     def closest(
@@ -361,28 +364,6 @@ def rank(score: np.ndarray) -> np.ndarray:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _check_page_size(page_size: Any, most: int) -> None:
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= most:
-        raise Invalid(f"page_size is 1 to {most}", code="invalid_page_size", field="page_size")
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: Any) -> int:
-    if cursor in (None, ""):
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, _, num = text.partition(":")
-        if tag != "c" or not num.isdigit():
-            raise ValueError(text)
-        return int(num)
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
-        raise Invalid("invalid cursor", code="invalid_cursor", field="cursor") from exc
 
 
 def _centroid(found: Clustering, i: int, include_vector: bool) -> dict[str, Any]:

@@ -32,8 +32,6 @@ On S3 (``s3://bucket/prefix``, s3fs) ``Settings.blob_options`` (a JSON object,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
@@ -52,6 +50,7 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from taskloom.errors import Conflict, Invalid, NotFound, PayloadTooLarge
+from taskloom.store.paging import CursorFormat, check_limit, cursor_error, page
 
 MAX_PATH_BYTES = 512
 MAX_SEGMENT_BYTES = 255
@@ -170,21 +169,18 @@ def _modified(info: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _encode_cursor(path: str) -> str:
-    return base64.urlsafe_b64encode(f"b:{path}".encode()).decode().rstrip("=")
+_CURSOR = CursorFormat("b", str)  # resumes after a blob's path
 
 
-def _decode_cursor(cursor: str | None) -> str:
-    if not cursor:
-        return ""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, sep, path = text.partition(":")
-        if tag != "b" or not sep:
-            raise ValueError(tag)
-        return check_path(path)
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, Invalid) as exc:
-        raise Invalid("invalid cursor", code="invalid_cursor", field="cursor") from exc
+def _after(cursor: str | None) -> str:
+    """The path a listing cursor resumes after ("" at the start); a cursor holds a blob path."""
+    (path,) = _CURSOR.decode(cursor) or ("",)
+    if path:
+        try:
+            check_path(path)
+        except Invalid as exc:
+            raise cursor_error() from exc
+    return str(path)
 
 
 class BlobStore:
@@ -449,7 +445,8 @@ class Blobs:
         ``{"data": [{path, size, modified, ref}], "count", "cursor"}``; the cursor is None
         on the last page."""
         check_path(prefix, prefix=True)
-        after = _decode_cursor(cursor)
+        check_limit(limit, most=10_000)
+        after = _after(cursor)
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         top = f"{self.base}/{folder}" if folder else self.base
         try:
@@ -465,7 +462,7 @@ class Blobs:
             if name.startswith(prefix) and name > after:
                 rows.append((name, got))
         rows.sort(key=lambda r: r[0])
-        page = rows[:limit]
+        found_page, nxt = page(rows, limit, _CURSOR, lambda r: (r[0],))
         data = [
             {
                 "path": name,
@@ -473,14 +470,9 @@ class Blobs:
                 "modified": _modified(got),
                 "ref": ref_of(name),
             }
-            for name, got in page
+            for name, got in found_page
         ]
-        more = len(rows) > limit
-        return {
-            "data": data,
-            "count": len(data),
-            "cursor": _encode_cursor(page[-1][0]) if more and page else None,
-        }
+        return {"data": data, "count": len(data), "cursor": nxt}
 
 
 class Upload:

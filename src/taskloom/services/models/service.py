@@ -9,8 +9,6 @@ job's: ``registered → pending → in_progress → completed | failed``. The fi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import math
 import re
@@ -42,6 +40,7 @@ from taskloom.services.models.views import (
 from taskloom.services.task_models_rules import validate_task_request
 from taskloom.store.engine import Store
 from taskloom.store.model_tables import model_versions, models
+from taskloom.store.paging import CursorFormat, check_limit, cursor_error, page
 from taskloom.store.tables import jobs
 from taskloom.store.types import utcnow
 from taskloom.validation import parse_model
@@ -90,21 +89,7 @@ def _not_found(model_id: Any, field: str = "model_id", what: str = "model") -> N
     return NotFound(f"{what} {str(model_id)[:100]!r} not found", code=code, field=field)
 
 
-def _encode_cursor(at: datetime, model_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{model_id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, _, model_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None or not _ID_RE.match(model_id):
-            raise ValueError(cursor)
-        return parsed, model_id
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise Invalid(
-            "not a cursor from this listing", code="invalid_cursor", field="cursor"
-        ) from exc
+_CURSOR = CursorFormat("m", datetime, str)  # task models: resumes after (created at, id)
 
 
 class ModelService:
@@ -300,20 +285,19 @@ class ModelService:
         self, scope: Scope, *, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         """Newest first, paged with an opaque cursor."""
-        if not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise Invalid("limit is 1 to 1000", code="invalid_limit", field="limit")
+        check_limit(limit)
         q = self._task_query(scope)
-        if cursor:
-            at, last = _decode_cursor(cursor)
+        if key := _CURSOR.decode(cursor):
+            at, last = key
+            if not _ID_RE.match(last):
+                raise cursor_error()
             q = q.where(
                 or_(models.c.created_at < at, and_(models.c.created_at == at, models.c.id < last))
             )
         q = q.order_by(models.c.created_at.desc(), models.c.id.desc()).limit(limit + 1)
         with self.store.read() as conn:
             rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = _encode_cursor(rows[-1].model_created_at, rows[-1].model_id) if more else None
+        rows, nxt = page(rows, limit, _CURSOR, lambda r: (r.model_created_at, r.model_id))
         return {"data": [task_model_public(r) for r in rows], "cursor": nxt}
 
     def delete_task_model(self, scope: Scope, model_id: str) -> None:

@@ -23,7 +23,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ServicesDep
-from taskloom.api.dialects.nclue.http import NclueRoute, NclueScope, iso, json_object, query_int
+from taskloom.api.dialects.nclue.http import (
+    NclueRoute,
+    NclueScope,
+    iso,
+    json_object,
+    query_limit,
+)
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import NotFound, Unavailable
 from taskloom.runtime import Services
@@ -103,7 +109,7 @@ async def create_task(request: Request, scope: NclueScope, services: ServicesDep
 
 @router.get("/tasks")
 def list_tasks(request: Request, scope: NclueScope, services: ServicesDep) -> Response:
-    limit = query_int(request, "limit", 20, 1, 100)
+    limit = query_limit(request, 20, 100)
     cursor = request.query_params.get("cursor") or None
     page = _models(services).list_task_models(scope, limit=limit, cursor=cursor)
     tasks = [task_detail(services, scope, view) for view in page["data"]]

@@ -43,6 +43,7 @@ from taskloom.errors import (
 )
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.store.paging import check_limit
 
 log = logging.getLogger("taskloom.api.nclue")
 
@@ -183,14 +184,13 @@ def iso(value: Any) -> str | None:
     return str(value.isoformat(timespec="seconds"))
 
 
-def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
+def query_limit(request: Request, default: int, most: int) -> int:
+    """The ``limit`` query parameter (``default`` without one), bounded by the store's paging."""
+    raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value: Any = int(raw)
     except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise Invalid(f"{name} is a whole number from {low} to {high}", field=name)
-    return value
+        value = None  # not a whole number: refused as one out of bounds
+    return check_limit(value, most=most)

@@ -13,9 +13,10 @@ import binascii
 import builtins
 import uuid
 from datetime import datetime, timedelta
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Subquery, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskloom.errors import Invalid, InvalidTransition, NotFound
@@ -303,6 +304,47 @@ class JobEngine:
         rows = rows[:limit]
         nxt = _encode_job_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
         return {"data": [public(r) for r in rows], "cursor": nxt}
+
+    def find(
+        self, scope: Scope, ref: str, kinds: Collection[str] | None = None
+    ) -> dict[str, Any] | None:
+        """A job of this app by its id or by the idempotency key it was submitted with."""
+        q = select(jobs).where(
+            jobs.c.app_id == scope.app_id, or_(jobs.c.id == ref, jobs.c.idempotency_key == ref)
+        )
+        if kinds is not None:
+            q = q.where(jobs.c.kind.in_(list(kinds)))
+        with self.store.read() as conn:
+            row = conn.execute(q.order_by(jobs.c.created_at)).first()
+        return public(row) if row is not None else None
+
+    @staticmethod
+    def owned(scope: Scope, kinds: Collection[str] | None = None) -> Subquery:
+        """This app's jobs (of ``kinds``) as a subquery for reports to join, filter and sort
+        (columns as in the ``jobs`` table; :func:`public` renders a row). Only the engine
+        names the table; other areas read jobs through this or the methods above."""
+        q = select(jobs).where(jobs.c.app_id == scope.app_id)
+        if kinds is not None:
+            q = q.where(jobs.c.kind.in_(list(kinds)))
+        return q.subquery("owned_jobs")
+
+    @staticmethod
+    def delete_registered(conn: Connection, scope: Scope, job_id: str) -> str | None:
+        """Inside the caller's transaction, delete a job that was never queued; None when it
+        is gone, else the status that kept it (the caller refuses and rolls back)."""
+        gone = conn.execute(
+            delete(jobs).where(
+                jobs.c.id == job_id,
+                jobs.c.app_id == scope.app_id,
+                jobs.c.status == S.REGISTERED.value,
+            )
+        ).rowcount
+        if gone:
+            return None
+        status = conn.execute(
+            select(jobs.c.status).where(jobs.c.id == job_id, jobs.c.app_id == scope.app_id)
+        ).scalar()
+        return str(status) if status is not None else ""
 
     def cancel(self, scope: Scope, job_id: str) -> dict[str, Any]:
         """Registered and pending jobs are cancelled at once; a running one is asked to stop."""

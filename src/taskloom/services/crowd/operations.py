@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from taskloom.errors import Conflict, Invalid, JobFailed, NotFound
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import Base
 from taskloom.services.crowd.tasks import check_items
 from taskloom.store.crowd_tables import crowd_operation_items
-from taskloom.store.tables import jobs
 from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -83,19 +82,12 @@ class OperationsMixin(Base):
         """A crowd job of this app by its id or by the operation_id it was submitted with."""
         if not isinstance(op_id, str) or not op_id:
             raise NotFound("operation not found", code="operation_not_found", field="operation_id")
-        with self.store.read() as conn:
-            row = conn.execute(
-                select(jobs.c.id).where(
-                    jobs.c.app_id == scope.app_id,
-                    or_(jobs.c.id == op_id, jobs.c.idempotency_key == op_id),
-                    jobs.c.kind.in_(CROWD_KINDS),
-                )
-            ).first()
-        if row is None:
+        job = self.jobs.find(scope, op_id, CROWD_KINDS)
+        if job is None:
             raise NotFound(
                 f"operation {op_id!r} not found", code="operation_not_found", field="operation_id"
             )
-        return self.jobs.get(scope, row.id)
+        return job
 
     def get_operation(self, scope: Scope, op_id: str) -> dict[str, Any]:
         """The job, plus ``details`` (the counts of a batch) once it has them."""

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, exists, func, or_, select
+from sqlalchemy import Connection, FromClause, Table, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from taskloom.errors import Invalid
+from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.engine import public as job_public
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import Base
@@ -45,7 +46,6 @@ from taskloom.store.crowd_tables import (
     crowd_tasks,
     crowd_user_skills,
 )
-from taskloom.store.tables import jobs
 from taskloom.store.types import utcnow
 
 MAX_LIMIT = 100_000
@@ -117,16 +117,15 @@ _TABLES: dict[str, Table] = {
     "tasks": crowd_tasks,
     "task_suites": crowd_task_suites,
     "assignments": crowd_assignments,
-    "operations": jobs,
     "aggregated": crowd_aggregated,
 }
 
 _TIEBREAK = {"user_skills": ("skill_id", "user_id"), "aggregated": ("task_id",)}
 
 
-def operation_id_column() -> ColumnElement[Any]:
+def operation_id_column(t: FromClause) -> ColumnElement[Any]:
     """An operation's id: the operation_id it was submitted with, else the job id."""
-    return func.coalesce(jobs.c.idempotency_key, jobs.c.id)
+    return func.coalesce(t.c.idempotency_key, t.c.id)
 
 
 def _compare(col: Any, op: str, value: Any) -> Any:
@@ -139,16 +138,16 @@ def _compare(col: Any, op: str, value: Any) -> Any:
     return col >= value
 
 
-def _user_skill_range(t: Table, op: str, value: Any) -> Any:
+def _user_skill_range(t: FromClause, op: str, value: Any) -> Any:
     """``id <op> value`` for ids ``<skill id>.<user id>``, as the pair they are sorted by."""
     skill, _, user = str(value).partition(".")
     first = _compare(t.c.skill_id, op.rstrip("e"), skill)  # strictly before/after the skill
     return or_(first, and_(t.c.skill_id == skill, _compare(t.c.user_id, op, user)))
 
 
-def _column(what: str, t: Table, name: str) -> Any:
+def _column(what: str, t: FromClause, name: str) -> Any:
     if what == "operations" and name == "id":
-        return operation_id_column()
+        return operation_id_column(t)
     cols = _COLUMNS[what]
     if name not in cols:
         return None
@@ -190,16 +189,18 @@ class SearchMixin(Base):
     def _search_statement(scope: Scope, what: str, query: Query, job_id: str | None) -> Any:
         if not 1 <= query.limit <= MAX_LIMIT:
             raise Invalid(f"limit is 1 to {MAX_LIMIT}", code="invalid_limit", field="limit")
-        t = _TABLES[what]
-        if what == "aggregated":
+        t: FromClause
+        if what == "operations":
+            # the engine's view of this app's crowd jobs
+            t = JobEngine.owned(scope, CROWD_KINDS)
+            q = select(t)
+        elif what == "aggregated":
             # results hang off their job, and the job off the app
-            q = select(t).where(
-                t.c.job_id == job_id,
-                exists().where(jobs.c.id == t.c.job_id, jobs.c.app_id == scope.app_id),
-            )
-        elif what == "operations":
-            q = select(t).where(t.c.app_id == scope.app_id, t.c.kind.in_(CROWD_KINDS))
+            t = _TABLES[what]
+            owned = JobEngine.owned(scope)
+            q = select(t).where(t.c.job_id == job_id, exists().where(owned.c.id == t.c.job_id))
         else:
+            t = _TABLES[what]
             q = select(t).where(t.c.app_id == scope.app_id)
         for name, value in query.equals.items():
             if name == "task_id" and what in ("assignments", "task_suites"):
@@ -255,7 +256,7 @@ _CONVERT = {
 }
 
 
-def _holds_task(what: str, t: Table, task_id: str) -> Any:
+def _holds_task(what: str, t: FromClause, task_id: str) -> Any:
     if what == "task_suites":
         return exists().where(crowd_tasks.c.id == task_id, crowd_tasks.c.suite_id == t.c.id)
     return exists().where(

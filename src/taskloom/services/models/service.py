@@ -41,7 +41,6 @@ from taskloom.services.task_models_rules import validate_task_request
 from taskloom.store.engine import Store
 from taskloom.store.model_tables import model_versions, models
 from taskloom.store.paging import CursorFormat, check_limit, cursor_error, page
-from taskloom.store.tables import jobs
 from taskloom.store.types import utcnow
 from taskloom.validation import parse_model
 
@@ -120,8 +119,9 @@ class ModelService:
         mv = model_versions.alias("mv_latest")
         return select(func.max(mv.c.number)).where(mv.c.model_id == models.c.id).scalar_subquery()
 
-    def _version_query(self) -> Select[Any]:
+    def _version_query(self, scope: Scope) -> Select[Any]:
         """Versions with their model and their job's live status."""
+        jobs = self.jobs.owned(scope)
         return select(
             model_versions,
             models.c.app_id,
@@ -138,7 +138,7 @@ class ModelService:
         )
 
     def _task_query(self, scope: Scope) -> Select[Any]:
-        return self._version_query().where(
+        return self._version_query(scope).where(
             models.c.app_id == scope.app_id,
             models.c.kind == TASK_MODEL,
             model_versions.c.number == self._latest_number(),
@@ -177,7 +177,7 @@ class ModelService:
     def list_versions(self, scope: Scope, model_id: str) -> builtins.list[dict[str, Any]]:
         self.get_model(scope, model_id)
         q = (
-            self._version_query()
+            self._version_query(scope)
             .where(models.c.app_id == scope.app_id, models.c.id == model_id)
             .order_by(model_versions.c.number)
         )
@@ -306,17 +306,8 @@ class ModelService:
         row = self._task_row(scope, model_id)
         with self.store.write() as conn:
             if row.job_id is not None:
-                gone = conn.execute(
-                    delete(jobs).where(
-                        jobs.c.id == row.job_id,
-                        jobs.c.app_id == scope.app_id,
-                        jobs.c.status == JobStatus.REGISTERED.value,
-                    )
-                ).rowcount
-                if not gone:
-                    status = conn.execute(
-                        select(jobs.c.status).where(jobs.c.id == row.job_id)
-                    ).scalar()
+                status = self.jobs.delete_registered(conn, scope, row.job_id)
+                if status is not None:
                     raise Conflict(
                         f"a {status or row.status} task model cannot be deleted; only a "
                         "registered one can",

@@ -265,8 +265,7 @@ class CentroidService:
         """The ``k`` documents of each cluster (all clusters when ``cluster_ids`` is None)
         closest to its centroid, or furthest from it with ``furthest``."""
         check_metric(metric)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000:
-            raise Invalid("k is 1 to 1000", code="invalid_k", field="k")
+        check_limit(k, most=1_000, field="k", code="invalid_k")
         if cluster_ids is not None and not isinstance(cluster_ids, builtins.list):
             raise Invalid("cluster_ids is a list", code="invalid_cluster_ids", field="cluster_ids")
         ranked = self._ranked(scope, dataset, vector_field, alias, cluster_ids, metric)

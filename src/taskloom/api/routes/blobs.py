@@ -16,6 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.storage import BYTES, RAW_BODY, BlobPage
+from taskloom.api.schemas.storage import BlobInfo as BlobAnswer
 from taskloom.blobs import BlobInfo
 from taskloom.errors import PayloadTooLarge
 
@@ -36,7 +39,7 @@ def _headers(info: BlobInfo) -> dict[str, str]:
     return headers
 
 
-@router.get("/blobs")
+@router.get("/blobs", response_model=BlobPage, responses=error_responses())
 def list_blobs(
     scope: ScopeDep,
     services: ServicesDep,
@@ -68,7 +71,13 @@ async def receive_upload(request: Request, upload: Any) -> Any:
         raise
 
 
-@router.put("/blobs/{path:path}", status_code=201)
+@router.put(
+    "/blobs/{path:path}",
+    status_code=201,
+    response_model=BlobAnswer,
+    responses=error_responses(409, 413),
+    openapi_extra=RAW_BODY,
+)
 async def put_blob(
     path: str, request: Request, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -87,7 +96,11 @@ async def put_blob(
     return ok(info.to_dict(), 201)
 
 
-@router.get("/blobs/{path:path}", response_class=StreamingResponse)
+@router.get(
+    "/blobs/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: BYTES, **error_responses()},
+)
 def get_blob(path: str, scope: ScopeDep, services: ServicesDep) -> StreamingResponse:
     """The blob's bytes, streamed, with the content type it was stored with."""
     info, chunks = services.blobs.app(scope.app_id).reader(path)
@@ -103,7 +116,7 @@ def head_blob(path: str, scope: ScopeDep, services: ServicesDep) -> Response:
     return Response(status_code=200, media_type=info.content_type, headers=_headers(info))
 
 
-@router.delete("/blobs/{path:path}", status_code=204)
+@router.delete("/blobs/{path:path}", status_code=204, responses=error_responses(409))
 def delete_blob(path: str, scope: ScopeDep, services: ServicesDep) -> Response:
     services.blobs.app(scope.app_id).delete(path)
     return Response(status_code=204)

@@ -25,6 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.api.routes.blobs import receive_upload
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.storage import BYTES, RAW_BODY, Bucket, BucketList, FileInfo, FilePage
 from taskloom.errors import PayloadTooLarge
 
 router = APIRouter(prefix="/v1/buckets", tags=["buckets"])
@@ -46,24 +48,24 @@ def _headers(info: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Bucket, responses=error_responses(409, body=True))
 def create_bucket(body: BucketCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """Create an empty bucket (3-63 lowercase letters, digits, '.' and '-')."""
     return ok(services.buckets.create(scope, body.name), 201)
 
 
-@router.get("")
+@router.get("", response_model=BucketList, responses=error_responses())
 def list_buckets(scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     data = services.buckets.list(scope)
     return ok({"data": data, "count": len(data)})
 
 
-@router.get("/{bucket}")
+@router.get("/{bucket}", response_model=Bucket, responses=error_responses())
 def get_bucket(bucket: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.buckets.get_bucket(scope, bucket))
 
 
-@router.delete("/{bucket}", status_code=204)
+@router.delete("/{bucket}", status_code=204, responses=error_responses(409))
 def delete_bucket(
     bucket: str, scope: ScopeDep, services: ServicesDep, force: bool = False
 ) -> Response:
@@ -72,7 +74,7 @@ def delete_bucket(
     return Response(status_code=204)
 
 
-@router.get("/{bucket}/files")
+@router.get("/{bucket}/files", response_model=FilePage, responses=error_responses())
 def list_files(
     bucket: str,
     scope: ScopeDep,
@@ -85,7 +87,13 @@ def list_files(
     return ok(services.buckets.ls(scope, bucket, prefix, limit=limit, cursor=cursor))
 
 
-@router.put("/{bucket}/files/{path:path}", status_code=201)
+@router.put(
+    "/{bucket}/files/{path:path}",
+    status_code=201,
+    response_model=FileInfo,
+    responses=error_responses(409, 413),
+    openapi_extra=RAW_BODY,
+)
 async def put_file(
     bucket: str, path: str, request: Request, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -105,7 +113,11 @@ async def put_file(
     return ok(out, 201)
 
 
-@router.get("/{bucket}/files/{path:path}", response_class=StreamingResponse)
+@router.get(
+    "/{bucket}/files/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: BYTES, **error_responses()},
+)
 def get_file(bucket: str, path: str, scope: ScopeDep, services: ServicesDep) -> StreamingResponse:
     """The file's bytes, streamed."""
     info, chunks = services.buckets.reader(scope, bucket, path)
@@ -118,7 +130,7 @@ def head_file(bucket: str, path: str, scope: ScopeDep, services: ServicesDep) ->
     return Response(status_code=200, media_type=info["content_type"], headers=_headers(info))
 
 
-@router.delete("/{bucket}/files/{path:path}", status_code=204)
+@router.delete("/{bucket}/files/{path:path}", status_code=204, responses=error_responses(409))
 def delete_file(bucket: str, path: str, scope: ScopeDep, services: ServicesDep) -> Response:
     services.buckets.delete_file(scope, bucket, path)
     return Response(status_code=204)

@@ -14,6 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import datasets as answers
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.datasets import (
+    CentroidList,
+    CentroidPage,
+    Clustering,
+    ClusteringDeleted,
+    ClusteringList,
+    ClusteringMetadata,
+    ClusterSizes,
+)
 
 router = APIRouter(prefix="/v1/datasets/{name}/centroids", tags=["centroids"])
 
@@ -59,7 +70,7 @@ class CentroidMetadata(ClusteringRef):
     metadata: dict[str, Any] | None = None
 
 
-@router.get("")
+@router.get("", response_model=CentroidPage, responses=error_responses())
 def list_centroids(
     name: str,
     scope: ScopeDep,
@@ -85,7 +96,7 @@ def list_centroids(
     )
 
 
-@router.delete("")
+@router.delete("", response_model=ClusteringDeleted, responses=error_responses())
 def delete_clustering(
     name: str,
     scope: ScopeDep,
@@ -101,14 +112,14 @@ def delete_clustering(
     )
 
 
-@router.get("/clusterings")
+@router.get("/clusterings", response_model=ClusteringList, responses=error_responses())
 def list_clusterings(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """Every clustering of the dataset."""
     data = services.centroids.list_clusterings(scope, name)
     return ok({"data": data, "count": len(data)})
 
 
-@router.get("/info")
+@router.get("/info", response_model=Clustering, responses=error_responses())
 def clustering_info(
     name: str,
     scope: ScopeDep,
@@ -120,7 +131,7 @@ def clustering_info(
     return ok(services.centroids.info(scope, name, vector_field, alias))
 
 
-@router.get("/sizes")
+@router.get("/sizes", response_model=ClusterSizes, responses=error_responses())
 def cluster_sizes(
     name: str,
     scope: ScopeDep,
@@ -132,7 +143,7 @@ def cluster_sizes(
     return ok({"data": services.centroids.sizes(scope, name, vector_field, alias)})
 
 
-@router.post("/get")
+@router.post("/get", response_model=CentroidList, responses=error_responses(body=True))
 def get_centroids(
     name: str, body: CentroidGet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -147,7 +158,9 @@ def get_centroids(
     return ok({"data": data, "count": len(data)})
 
 
-@router.post("/insert", status_code=201)
+@router.post(
+    "/insert", status_code=201, response_model=Clustering, responses=error_responses(body=True)
+)
 def insert_centroids(
     name: str, body: CentroidInsert, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -159,7 +172,9 @@ def insert_centroids(
     return ok(out, 201)
 
 
-@router.post("/documents")
+@router.post(
+    "/documents", response_model=answers.CentroidDocuments, responses=error_responses(body=True)
+)
 def centroid_documents(
     name: str, body: CentroidDocuments, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -202,7 +217,9 @@ def _extremes(
     )
 
 
-@router.post("/closest")
+@router.post(
+    "/closest", response_model=answers.CentroidExtremes, responses=error_responses(body=True)
+)
 def closest_documents(
     name: str, body: CentroidExtremes, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -211,7 +228,9 @@ def closest_documents(
     return _extremes(name, body, scope, services, furthest=False)
 
 
-@router.post("/furthest")
+@router.post(
+    "/furthest", response_model=answers.CentroidExtremes, responses=error_responses(body=True)
+)
 def furthest_documents(
     name: str, body: CentroidExtremes, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -219,7 +238,7 @@ def furthest_documents(
     return _extremes(name, body, scope, services, furthest=True)
 
 
-@router.get("/metadata")
+@router.get("/metadata", response_model=ClusteringMetadata, responses=error_responses())
 def read_metadata(
     name: str,
     scope: ScopeDep,
@@ -230,7 +249,7 @@ def read_metadata(
     return ok({"metadata": services.centroids.metadata(scope, name, vector_field, alias)})
 
 
-@router.post("/metadata")
+@router.post("/metadata", response_model=ClusteringMetadata, responses=error_responses(body=True))
 def metadata(
     name: str, body: CentroidMetadata, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:

@@ -23,6 +23,10 @@ from taskloom.api.routes.crowd_schemas import (
     SkillCreate,
     UserSkillSet,
 )
+from taskloom.api.schemas import crowd as answers
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.errors import also
+from taskloom.api.schemas.jobs import Job
 from taskloom.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
@@ -43,12 +47,17 @@ def page(out: dict[str, Any]) -> FastJSONResponse:
 # -- projects ----------------------------------------------------------------------------------
 
 
-@router.post("/projects", status_code=201)
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model=answers.Project,
+    responses=error_responses(body=True),
+)
 def create_project(body: ProjectCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.create_project(scope, body.sent()), 201)
 
 
-@router.get("/projects")
+@router.get("/projects", response_model=answers.ProjectList, responses=error_responses())
 def list_projects(
     scope: ScopeDep,
     services: ServicesDep,
@@ -59,19 +68,27 @@ def list_projects(
     return page(services.crowd.list_projects(scope, status=status, limit=limit, cursor=cursor))
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", response_model=answers.Project, responses=error_responses())
 def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_project(scope, project_id))
 
 
-@router.patch("/projects/{project_id}")
+@router.patch(
+    "/projects/{project_id}",
+    response_model=answers.Project,
+    responses=error_responses(409, body=True),
+)
 def update_project(
     project_id: str, body: ProjectUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     return ok(services.crowd.update_project(scope, project_id, body.sent()))
 
 
-@router.post("/projects/{project_id}/archive")
+@router.post(
+    "/projects/{project_id}/archive",
+    response_model=answers.Project,
+    responses=error_responses(409),
+)
 def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.archive_project(scope, project_id))
 
@@ -79,12 +96,17 @@ def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> 
 # -- pools -------------------------------------------------------------------------------------
 
 
-@router.post("/pools", status_code=201)
+@router.post(
+    "/pools",
+    status_code=201,
+    response_model=answers.Pool,
+    responses=error_responses(409, body=True),
+)
 def create_pool(body: PoolCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.create_pool(scope, body.sent()), 201)
 
 
-@router.get("/pools")
+@router.get("/pools", response_model=answers.PoolList, responses=error_responses())
 def list_pools(
     scope: ScopeDep,
     services: ServicesDep,
@@ -100,33 +122,43 @@ def list_pools(
     )
 
 
-@router.get("/pools/{pool_id}")
+@router.get("/pools/{pool_id}", response_model=answers.Pool, responses=error_responses())
 def get_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_pool(scope, pool_id))
 
 
-@router.patch("/pools/{pool_id}")
+@router.patch(
+    "/pools/{pool_id}", response_model=answers.Pool, responses=error_responses(409, body=True)
+)
 def update_pool(
     pool_id: str, body: PoolUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     return ok(services.crowd.update_pool(scope, pool_id, body.sent()))
 
 
-@router.post("/pools/{pool_id}/open")
+@router.post(
+    "/pools/{pool_id}/open", response_model=answers.PoolChange, responses=error_responses(409)
+)
 def open_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now OPEN; ``changed`` is false when it already was."""
     pool, changed = services.crowd.open_pool(scope, pool_id)
     return ok({**pool, "changed": changed})
 
 
-@router.post("/pools/{pool_id}/close")
+@router.post(
+    "/pools/{pool_id}/close", response_model=answers.PoolChange, responses=error_responses(409)
+)
 def close_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now CLOSED; ``changed`` is false when it already was."""
     pool, changed = services.crowd.close_pool(scope, pool_id)
     return ok({**pool, "changed": changed})
 
 
-@router.post("/pools/{pool_id}/archive")
+@router.post(
+    "/pools/{pool_id}/archive",
+    response_model=answers.PoolChange,
+    responses=error_responses(409),
+)
 def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now ARCHIVED; ``changed`` is false when it already was."""
     pool, changed = services.crowd.archive_pool(scope, pool_id)
@@ -136,12 +168,17 @@ def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJS
 # -- skills ------------------------------------------------------------------------------------
 
 
-@router.post("/skills", status_code=201)
+@router.post(
+    "/skills",
+    status_code=201,
+    response_model=answers.Skill,
+    responses=error_responses(body=True),
+)
 def create_skill(body: SkillCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.create_skill(scope, body.sent()), 201)
 
 
-@router.get("/skills")
+@router.get("/skills", response_model=answers.SkillList, responses=error_responses())
 def list_skills(
     scope: ScopeDep,
     services: ServicesDep,
@@ -152,17 +189,17 @@ def list_skills(
     return page(services.crowd.list_skills(scope, name=name, limit=limit, cursor=cursor))
 
 
-@router.get("/skills/{skill_id}")
+@router.get("/skills/{skill_id}", response_model=answers.Skill, responses=error_responses())
 def get_skill(skill_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_skill(scope, skill_id))
 
 
-@router.put("/user-skills")
+@router.put("/user-skills", response_model=answers.UserSkill, responses=error_responses(body=True))
 def set_user_skill(body: UserSkillSet, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.set_user_skill(scope, body.skill_id, body.user_id, body.value))
 
 
-@router.delete("/user-skills/{user_skill_id}", status_code=204)
+@router.delete("/user-skills/{user_skill_id}", status_code=204, responses=error_responses())
 def delete_user_skill(user_skill_id: str, scope: ScopeDep, services: ServicesDep) -> Response:
     """``<skill id>:<user id>`` (a user skill's ``id``): the worker loses that skill value."""
     skill_id, sep, user_id = user_skill_id.partition(":")
@@ -176,7 +213,7 @@ def delete_user_skill(user_skill_id: str, scope: ScopeDep, services: ServicesDep
     return Response(status_code=204)
 
 
-@router.get("/user-skills")
+@router.get("/user-skills", response_model=answers.UserSkillList, responses=error_responses())
 def list_user_skills(
     scope: ScopeDep,
     services: ServicesDep,
@@ -195,12 +232,20 @@ def list_user_skills(
 # -- operations --------------------------------------------------------------------------------
 
 
-@router.get("/operations/{operation_id}")
+@router.get(
+    "/operations/{operation_id}",
+    response_model=answers.Operation,
+    responses=error_responses(),
+)
 def get_operation(operation_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_operation(scope, operation_id))
 
 
-@router.get("/operations/{operation_id}/log")
+@router.get(
+    "/operations/{operation_id}/log",
+    response_model=answers.OperationLog,
+    responses=error_responses(),
+)
 def operation_log(operation_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """One entry per input item: ``{type, success, input, output}``."""
     log = services.crowd.operation_log(scope, operation_id)
@@ -212,7 +257,7 @@ def operation_log(operation_id: str, scope: ScopeDep, services: ServicesDep) -> 
 AssignmentStatus = Literal["ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED"]
 
 
-@router.get("/assignments")
+@router.get("/assignments", response_model=answers.AssignmentList, responses=error_responses())
 def list_assignments(
     scope: ScopeDep,
     services: ServicesDep,
@@ -237,12 +282,20 @@ def list_assignments(
     )
 
 
-@router.get("/assignments/{assignment_id}")
+@router.get(
+    "/assignments/{assignment_id}",
+    response_model=answers.Assignment,
+    responses=error_responses(),
+)
 def get_assignment(assignment_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_assignment(scope, assignment_id))
 
 
-@router.patch("/assignments/{assignment_id}")
+@router.patch(
+    "/assignments/{assignment_id}",
+    response_model=answers.Assignment,
+    responses=error_responses(409, body=True),
+)
 def review_assignment(
     assignment_id: str, body: Review, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -255,7 +308,15 @@ def review_assignment(
 # -- aggregation -------------------------------------------------------------------------------
 
 
-@router.post("/aggregations", status_code=202)
+@router.post(
+    "/aggregations",
+    status_code=202,
+    response_model=Job,
+    responses={
+        **also(200, answers.AggregatedResult, "task_id: that task's result, now"),
+        **error_responses(409, 503, body=True),
+    },
+)
 def aggregate(body: Aggregation, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """``pool_id``: 202 a job (kind ``crowd_aggregate``) whose results are read from
     ``GET /aggregations/{job_id}/results``. ``task_id``: 200 that task's result now."""
@@ -274,7 +335,11 @@ def aggregate(body: Aggregation, scope: ScopeDep, services: ServicesDep) -> Fast
     )
 
 
-@router.get("/aggregations/{job_id}/results")
+@router.get(
+    "/aggregations/{job_id}/results",
+    response_model=answers.AggregatedResultList,
+    responses=error_responses(409),
+)
 def aggregation_results(
     job_id: str,
     scope: ScopeDep,

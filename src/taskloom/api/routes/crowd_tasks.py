@@ -23,6 +23,9 @@ from taskloom.api.errors import error_body
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.api.routes.crowd import Limit, TaskLimit, page
 from taskloom.api.routes.crowd_schemas import OverlapSet, TaskSuiteUpdate, TaskUpdate
+from taskloom.api.schemas import crowd as answers
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.errors import also
 from taskloom.errors import Invalid, MalformedJSON, NotFound, RateLimited
 from taskloom.runtime import Services
 from taskloom.scope import Scope
@@ -146,7 +149,16 @@ _BATCH_QUERY = {
 # -- tasks -------------------------------------------------------------------------------------
 
 
-@router.post("/tasks", status_code=201, openapi_extra=_BATCH_QUERY)
+@router.post(
+    "/tasks",
+    status_code=201,
+    openapi_extra=_BATCH_QUERY,
+    response_model=answers.Task | answers.TaskBatch,
+    responses={
+        **also(202, answers.Operation, "async_mode: the operation"),
+        **error_responses(409, 429, body=True),
+    },
+)
 async def create_tasks(
     request: Request,
     scope: ScopeDep,
@@ -234,7 +246,7 @@ async def _create_tasks(
     return batch_answer(out, skip_invalid_items, "tasks")
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=answers.TaskList, responses=error_responses())
 def list_tasks(
     scope: ScopeDep,
     services: ServicesDep,
@@ -261,19 +273,25 @@ def list_tasks(
     )
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=answers.Task, responses=error_responses())
 def get_task(task_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_task(scope, task_id))
 
 
-@router.patch("/tasks/{task_id}")
+@router.patch(
+    "/tasks/{task_id}", response_model=answers.Task, responses=error_responses(409, body=True)
+)
 def update_task(
     task_id: str, body: TaskUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     return ok(services.crowd.update_task(scope, task_id, body.sent()))
 
 
-@router.patch("/tasks/{task_id}/set-overlap-or-min")
+@router.patch(
+    "/tasks/{task_id}/set-overlap-or-min",
+    response_model=answers.Task,
+    responses=error_responses(409, body=True),
+)
 def set_overlap_or_min(
     task_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -283,7 +301,16 @@ def set_overlap_or_min(
 # -- task suites -------------------------------------------------------------------------------
 
 
-@router.post("/task-suites", status_code=201, openapi_extra=_BATCH_QUERY)
+@router.post(
+    "/task-suites",
+    status_code=201,
+    openapi_extra=_BATCH_QUERY,
+    response_model=answers.TaskSuite | answers.SuiteBatch,
+    responses={
+        **also(202, answers.Operation, "async_mode: the operation"),
+        **error_responses(409, 429, body=True),
+    },
+)
 async def create_task_suites(
     request: Request,
     scope: ScopeDep,
@@ -327,7 +354,7 @@ async def create_task_suites(
     return batch_answer(out, skip_invalid_items, "task suites")
 
 
-@router.get("/task-suites")
+@router.get("/task-suites", response_model=answers.TaskSuiteList, responses=error_responses())
 def list_task_suites(
     scope: ScopeDep,
     services: ServicesDep,
@@ -338,12 +365,18 @@ def list_task_suites(
     return page(services.crowd.list_task_suites(scope, pool_id=pool_id, limit=limit, cursor=cursor))
 
 
-@router.get("/task-suites/{suite_id}")
+@router.get(
+    "/task-suites/{suite_id}", response_model=answers.TaskSuite, responses=error_responses()
+)
 def get_task_suite(suite_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.get_task_suite(scope, suite_id))
 
 
-@router.patch("/task-suites/{suite_id}")
+@router.patch(
+    "/task-suites/{suite_id}",
+    response_model=answers.TaskSuite,
+    responses=error_responses(409, body=True),
+)
 def update_task_suite(
     suite_id: str,
     body: TaskSuiteUpdate,
@@ -357,7 +390,11 @@ def update_task_suite(
     return ok(out)
 
 
-@router.patch("/task-suites/{suite_id}/set-overlap-or-min")
+@router.patch(
+    "/task-suites/{suite_id}/set-overlap-or-min",
+    response_model=answers.TaskSuite,
+    responses=error_responses(409, body=True),
+)
 def set_suite_overlap_or_min(
     suite_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:

@@ -21,6 +21,8 @@ from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.api.routes.crowd import Limit
 from taskloom.api.routes.crowd_schemas import CrowdBody, Id
+from taskloom.api.schemas import crowd as answers
+from taskloom.api.schemas import error_responses
 from taskloom.errors import Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
@@ -132,13 +134,23 @@ _204: dict[int | str, dict[str, Any]] = {
 # -- the requester's side ----------------------------------------------------------------------
 
 
-@router.post("/workers", status_code=201)
+@router.post(
+    "/workers",
+    status_code=201,
+    response_model=answers.NewWorker,
+    responses=error_responses(409, body=True),
+)
 def register_worker(body: WorkerCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """A worker of this app; the answer holds its ``token``, shown this once."""
     return ok(services.crowd.register_worker(scope, body.sent()), 201)
 
 
-@router.post("/workers/{worker_id}/assignments", status_code=201, responses=_204)
+@router.post(
+    "/workers/{worker_id}/assignments",
+    status_code=201,
+    response_model=answers.IssuedAssignment,
+    responses={**_204, **error_responses(409, body=True)},
+)
 def request_assignment(
     worker_id: str, body: AssignmentRequest, scope: ScopeDep, services: ServicesDep
 ) -> Response:
@@ -147,7 +159,11 @@ def request_assignment(
     return _issued(crowd, scope, crowd.request_assignment(scope, worker_id, body.pool_id))
 
 
-@router.post("/workers/{worker_id}/assignments/{assignment_id}/submit")
+@router.post(
+    "/workers/{worker_id}/assignments/{assignment_id}/submit",
+    response_model=answers.Assignment,
+    responses=error_responses(409, body=True),
+)
 def submit_assignment(
     worker_id: str,
     assignment_id: str,
@@ -160,7 +176,11 @@ def submit_assignment(
     return ok(services.crowd.submit_assignment(scope, worker_id, assignment_id, solutions))
 
 
-@router.post("/workers/{worker_id}/assignments/{assignment_id}/skip")
+@router.post(
+    "/workers/{worker_id}/assignments/{assignment_id}/skip",
+    response_model=answers.Assignment,
+    responses=error_responses(409),
+)
 def skip_assignment(
     worker_id: str, assignment_id: str, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -170,7 +190,7 @@ def skip_assignment(
 # -- the worker's own token --------------------------------------------------------------------
 
 
-@router.get("/me")
+@router.get("/me", response_model=answers.WorkerMe, responses=error_responses(scope=False))
 def me(caller: WorkerDep, services: ServicesDep, limit: Limit = 100) -> FastJSONResponse:
     """``{worker, pools}``: who the token is, and the open pools of its app that quality
     control has not closed to them (``public_name`` is the project's)."""
@@ -179,7 +199,13 @@ def me(caller: WorkerDep, services: ServicesDep, limit: Limit = 100) -> FastJSON
     return ok({"worker": worker, "pools": _pools_for_worker(crowd, scope, wid, limit)})
 
 
-@router.post("/me/assignments", status_code=201, responses=_204)
+@router.post(
+    "/me/assignments",
+    status_code=201,
+    response_model=answers.IssuedAssignment,
+    # the token names its app: no X-Taskloom-App; 404 is a pool it does not have
+    responses={**_204, **error_responses(404, 409, scope=False, body=True)},
+)
 def my_next_assignment(
     body: AssignmentRequest, caller: WorkerDep, services: ServicesDep
 ) -> Response:
@@ -188,7 +214,11 @@ def my_next_assignment(
     return _issued(crowd, scope, crowd.request_assignment(scope, caller.worker_id, body.pool_id))
 
 
-@router.post("/me/assignments/{assignment_id}/submit")
+@router.post(
+    "/me/assignments/{assignment_id}/submit",
+    response_model=answers.Assignment,
+    responses=error_responses(404, 409, scope=False, body=True),
+)
 def my_submit(
     assignment_id: str, body: Submission, caller: WorkerDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -198,6 +228,10 @@ def my_submit(
     )
 
 
-@router.post("/me/assignments/{assignment_id}/skip")
+@router.post(
+    "/me/assignments/{assignment_id}/skip",
+    response_model=answers.Assignment,
+    responses=error_responses(404, 409, scope=False),
+)
 def my_skip(assignment_id: str, caller: WorkerDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.crowd.skip_assignment(caller.scope, caller.worker_id, assignment_id))

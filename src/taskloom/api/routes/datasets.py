@@ -12,6 +12,20 @@ from starlette.concurrency import run_in_threadpool
 from taskloom import wire
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.common import Count, Deleted, Document
+from taskloom.api.schemas.datasets import (
+    INSERT_BODY,
+    UPDATE_BODY,
+    Dataset,
+    DatasetList,
+    DatasetSchema,
+    DocumentList,
+    DocumentPage,
+    DocumentsDeleted,
+    Inserted,
+    Updated,
+)
 from taskloom.errors import Invalid, MalformedJSON
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -78,34 +92,39 @@ def _filter_param(raw: str | None) -> Any:
         raise Invalid("filter is not valid JSON", code="invalid_filter", field="filter") from exc
 
 
-@router.get("")
+@router.get("", response_model=DatasetList, responses=error_responses())
 def list_datasets(scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     data = services.datasets.list(scope)
     return ok({"data": data, "count": len(data)})
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Dataset, responses=error_responses(409, body=True))
 def create_dataset(body: DatasetCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.datasets.create(scope, body.name), 201)
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=Dataset, responses=error_responses())
 def get_dataset(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.datasets.get(scope, name))
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", response_model=Deleted, responses=error_responses())
 def delete_dataset(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     services.datasets.delete(scope, name)
     return ok({"deleted": name})
 
 
-@router.get("/{name}/schema")
+@router.get("/{name}/schema", response_model=DatasetSchema, responses=error_responses())
 def dataset_schema(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.datasets.schema(scope, name))
 
 
-@router.post("/{name}/documents")
+@router.post(
+    "/{name}/documents",
+    response_model=Inserted,
+    responses=error_responses(body=True),
+    openapi_extra=INSERT_BODY,
+)
 async def insert_documents(
     name: str, request: Request, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -137,7 +156,12 @@ async def insert_documents(
     return ok(out)
 
 
-@router.patch("/{name}/documents")
+@router.patch(
+    "/{name}/documents",
+    response_model=Updated,
+    responses=error_responses(body=True),
+    openapi_extra=UPDATE_BODY,
+)
 async def update_documents(
     name: str, request: Request, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -161,7 +185,7 @@ async def update_documents(
     return ok(out)
 
 
-@router.get("/{name}/documents")
+@router.get("/{name}/documents", response_model=DocumentPage, responses=error_responses())
 def list_documents(
     name: str,
     scope: ScopeDep,
@@ -182,7 +206,11 @@ def list_documents(
     return ok({"data": page["documents"], "cursor": page["cursor"]})
 
 
-@router.post("/{name}/documents/query")
+@router.post(
+    "/{name}/documents/query",
+    response_model=DocumentPage,
+    responses=error_responses(body=True),
+)
 def query_documents(
     name: str, body: Query_, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -198,7 +226,11 @@ def query_documents(
     return ok({"data": page["documents"], "cursor": page["cursor"]})
 
 
-@router.post("/{name}/documents/get")
+@router.post(
+    "/{name}/documents/get",
+    response_model=DocumentList,
+    responses=error_responses(body=True),
+)
 def bulk_get(name: str, body: BulkGet, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     docs = services.documents.bulk_get(
         scope, name, body.ids, include_vector=body.include_vector, select_fields=body.select
@@ -206,35 +238,43 @@ def bulk_get(name: str, body: BulkGet, scope: ScopeDep, services: ServicesDep) -
     return ok({"data": docs, "count": len(docs)})
 
 
-@router.post("/{name}/documents/delete")
+@router.post(
+    "/{name}/documents/delete",
+    response_model=DocumentsDeleted,
+    responses=error_responses(body=True),
+)
 def delete_documents(
     name: str, body: DeleteDocs, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     return ok(services.documents.delete(scope, name, body.ids, filter=body.filter))
 
 
-@router.post("/{name}/documents/count")
+@router.post("/{name}/documents/count", response_model=Count, responses=error_responses(body=True))
 def count_documents(
     name: str, body: CountBody, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
     return ok({"count": services.documents.count(scope, name, body.filter)})
 
 
-@router.get("/{name}/documents/count")
+@router.get("/{name}/documents/count", response_model=Count, responses=error_responses())
 def count_documents_get(
     name: str, scope: ScopeDep, services: ServicesDep, filter: str | None = None
 ) -> FastJSONResponse:
     return ok({"count": services.documents.count(scope, name, _filter_param(filter))})
 
 
-@router.get("/{name}/documents/{doc_id}")
+@router.get("/{name}/documents/{doc_id}", response_model=Document, responses=error_responses())
 def get_document(
     name: str, doc_id: str, scope: ScopeDep, services: ServicesDep, include_vector: bool = True
 ) -> FastJSONResponse:
     return ok(services.documents.get(scope, name, doc_id, include_vector=include_vector))
 
 
-@router.delete("/{name}/documents/{doc_id}")
+@router.delete(
+    "/{name}/documents/{doc_id}",
+    response_model=DocumentsDeleted,
+    responses=error_responses(),
+)
 def delete_document(
     name: str, doc_id: str, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.storage import FeatureList, FeatureTable, Lookup
 
 router = APIRouter(prefix="/v1/features", tags=["features"])
 
@@ -55,7 +57,9 @@ class LookupBody(BaseModel):
     keys: list[str | int] = Field(max_length=10_000)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, response_model=FeatureTable, responses=error_responses(409, body=True)
+)
 def create_feature(body: FeatureCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """Build a feature table from a dataset or from a file in a bucket."""
     src = body.source
@@ -77,24 +81,24 @@ def create_feature(body: FeatureCreate, scope: ScopeDep, services: ServicesDep) 
     return ok(out, 201)
 
 
-@router.get("")
+@router.get("", response_model=FeatureList, responses=error_responses())
 def list_features(scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     data = services.features.list(scope)
     return ok({"data": data, "count": len(data)})
 
 
-@router.get("/{feature_id}")
+@router.get("/{feature_id}", response_model=FeatureTable, responses=error_responses())
 def get_feature(feature_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.features.get(scope, feature_id))
 
 
-@router.delete("/{feature_id}", status_code=204)
+@router.delete("/{feature_id}", status_code=204, responses=error_responses(409))
 def delete_feature(feature_id: str, scope: ScopeDep, services: ServicesDep) -> Response:
     services.features.delete(scope, feature_id)
     return Response(status_code=204)
 
 
-@router.post("/{feature_id}/lookup")
+@router.post("/{feature_id}/lookup", response_model=Lookup, responses=error_responses(body=True))
 def lookup_rows(
     feature_id: str, body: LookupBody, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:

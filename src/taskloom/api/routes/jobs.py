@@ -14,6 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, dumps, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.common import Deleted
+from taskloom.api.schemas.errors import also
+from taskloom.api.schemas.jobs import SSE, Job, JobEventList, JobKindList, JobPage
 from taskloom.jobs.states import TERMINAL
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -30,14 +34,22 @@ class JobSubmit(BaseModel):
     parent_id: str | None = None
 
 
-@router.get("/job-kinds")
+@router.get("/job-kinds", response_model=JobKindList, responses=error_responses())
 def job_kinds(request: Request, _scope: ScopeDep) -> FastJSONResponse:
     reg = request.app.state.platform.registry
     kinds = reg.describe()
     return ok({"data": kinds, "count": len(kinds)})
 
 
-@router.post("/jobs", status_code=201)
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=Job,
+    responses={
+        **also(200, Job, "The job of this idempotency_key, made before"),
+        **error_responses(404, 409, body=True),
+    },
+)
 def submit_job(body: JobSubmit, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     job, created = services.jobs.submit(
         scope,
@@ -52,7 +64,7 @@ def submit_job(body: JobSubmit, scope: ScopeDep, services: ServicesDep) -> FastJ
     return ok(job, 201 if created else 200)
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=JobPage, responses=error_responses())
 def list_jobs(
     scope: ScopeDep,
     services: ServicesDep,
@@ -75,28 +87,28 @@ def list_jobs(
     return ok(page)
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=Job, responses=error_responses())
 def get_job(job_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.jobs.get(scope, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", response_model=Job, responses=error_responses(409))
 def cancel_job(job_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.jobs.cancel(scope, job_id))
 
 
-@router.post("/jobs/{job_id}/start")
+@router.post("/jobs/{job_id}/start", response_model=Job, responses=error_responses(409))
 def start_job(job_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.jobs.enqueue(scope, job_id))
 
 
-@router.delete("/jobs/{job_id}")
+@router.delete("/jobs/{job_id}", response_model=Deleted, responses=error_responses(409))
 def delete_job(job_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     services.jobs.delete(scope, job_id)
     return ok({"deleted": job_id})
 
 
-@router.get("/jobs/{job_id}/events")
+@router.get("/jobs/{job_id}/events", response_model=JobEventList, responses=error_responses())
 def job_events(
     job_id: str,
     scope: ScopeDep,
@@ -113,7 +125,11 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     return head.encode() + f"event: {event}\n".encode() + b"data: " + dumps(data) + b"\n\n"
 
 
-@router.get("/jobs/{job_id}/stream")
+@router.get(
+    "/jobs/{job_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: SSE, **error_responses()},
+)
 async def stream_job(
     job_id: str,
     request: Request,

@@ -28,6 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.jobs import Job
+from taskloom.api.schemas.models import (
+    Model,
+    ModelList,
+    Predictions,
+    TaskModel,
+    TaskModelPage,
+    VersionList,
+)
 from taskloom.errors import Invalid
 
 router = APIRouter(tags=["models"])
@@ -52,18 +62,20 @@ class BatchPredictionCreate(BaseModel):
 # -- the registry ---------------------------------------------------------------------------
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelList, responses=error_responses())
 def list_models(scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     data = services.models.list_models(scope)
     return ok({"data": data, "count": len(data)})
 
 
-@router.get("/v1/models/{model_id}")
+@router.get("/v1/models/{model_id}", response_model=Model, responses=error_responses())
 def get_model(model_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.models.get_model(scope, model_id))
 
 
-@router.get("/v1/models/{model_id}/versions")
+@router.get(
+    "/v1/models/{model_id}/versions", response_model=VersionList, responses=error_responses()
+)
 def list_versions(model_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     data = services.models.list_versions(scope, model_id)
     return ok({"data": data, "count": len(data)})
@@ -72,7 +84,12 @@ def list_versions(model_id: str, scope: ScopeDep, services: ServicesDep) -> Fast
 # -- task models -----------------------------------------------------------------------------
 
 
-@router.post("/v1/task-models", status_code=201)
+@router.post(
+    "/v1/task-models",
+    status_code=201,
+    response_model=TaskModel,
+    responses=error_responses(409, body=True),
+)
 def create_task_model(
     body: Annotated[dict[str, Any], Body()], scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -99,7 +116,7 @@ def create_task_model(
     return ok(out, 201)
 
 
-@router.get("/v1/task-models")
+@router.get("/v1/task-models", response_model=TaskModelPage, responses=error_responses())
 def list_task_models(
     scope: ScopeDep,
     services: ServicesDep,
@@ -110,23 +127,31 @@ def list_task_models(
     return ok({**page, "count": len(page["data"])})
 
 
-@router.get("/v1/task-models/{model_id}")
+@router.get("/v1/task-models/{model_id}", response_model=TaskModel, responses=error_responses())
 def get_task_model(model_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.models.get_task_model(scope, model_id))
 
 
-@router.delete("/v1/task-models/{model_id}", status_code=204)
+@router.delete("/v1/task-models/{model_id}", status_code=204, responses=error_responses(409))
 def delete_task_model(model_id: str, scope: ScopeDep, services: ServicesDep) -> Response:
     services.models.delete_task_model(scope, model_id)
     return Response(status_code=204)
 
 
-@router.post("/v1/task-models/{model_id}/start")
+@router.post(
+    "/v1/task-models/{model_id}/start",
+    response_model=TaskModel,
+    responses=error_responses(409),
+)
 def start_task_model(model_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     return ok(services.models.start_task_model(scope, model_id))
 
 
-@router.post("/v1/task-models/{model_id}/predict")
+@router.post(
+    "/v1/task-models/{model_id}/predict",
+    response_model=Predictions,
+    responses=error_responses(409, body=True),
+)
 def predict(
     model_id: str, body: PredictBody, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -138,7 +163,12 @@ def predict(
     )
 
 
-@router.post("/v1/task-models/{model_id}/batch-predictions", status_code=202)
+@router.post(
+    "/v1/task-models/{model_id}/batch-predictions",
+    status_code=202,
+    response_model=Job,
+    responses=error_responses(409, body=True),
+)
 def batch_prediction(
     model_id: str, body: BatchPredictionCreate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:

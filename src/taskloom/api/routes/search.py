@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.datasets import IndexList, IndexStatus, SearchResult
+from taskloom.api.schemas.errors import also
 
 router = APIRouter(prefix="/v1/datasets", tags=["search"])
 
@@ -48,7 +51,9 @@ class SearchRequest(BaseModel):
     ef_search: int | None = None
 
 
-@router.post("/{name}/search")
+@router.post(
+    "/{name}/search", response_model=SearchResult, responses=error_responses(503, body=True)
+)
 def search(
     name: str, body: SearchRequest, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -91,7 +96,14 @@ class IndexRequest(BaseModel):
     )
 
 
-@router.post("/{name}/indexes")
+@router.post(
+    "/{name}/indexes",
+    response_model=IndexStatus,
+    responses={
+        **also(202, IndexStatus, "Building: the index is not ready yet"),
+        **error_responses(body=True),
+    },
+)
 def build_index(
     name: str, body: IndexRequest, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
@@ -109,7 +121,7 @@ def build_index(
     return ok(out, 200 if out["status"] == "ready" else 202)
 
 
-@router.get("/{name}/indexes")
+@router.get("/{name}/indexes", response_model=IndexList, responses=error_responses())
 def list_indexes(name: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """``{"data": [{vector_field, metric, index, status: ready|building|failed, size, ...}]}``
     for the indexes this server holds in memory."""

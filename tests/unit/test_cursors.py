@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from taskloom.errors import Invalid
-from taskloom.jobs.engine import _decode_job_cursor, _encode_job_cursor
+from taskloom.jobs.engine import JOB_CURSOR
 from taskloom.services.documents import DOCUMENT_CURSOR
 from taskloom.store.paging import CURSOR_ERROR
 
@@ -59,8 +59,8 @@ def test_bad_document_cursors(bad):
     ],
 )
 def test_job_cursor_round_trip(at):
-    cursor = _encode_job_cursor(at, "0123abcd" * 4)
-    got_at, got_id = _decode_job_cursor(cursor)
+    cursor = JOB_CURSOR.encode(at, "0123abcd" * 4)
+    got_at, got_id = JOB_CURSOR.decode(cursor)
     assert got_at == at and got_at.utcoffset() == at.utcoffset()
     assert got_id == "0123abcd" * 4
     assert "=" not in cursor
@@ -74,9 +74,13 @@ def test_job_cursor_round_trip(at):
         base64.urlsafe_b64encode(b"j:not-a-date|abc").decode(),
         base64.urlsafe_b64encode(b"j:2026-01-01T00:00:00+00:00|").decode(),
         base64.urlsafe_b64encode(b"x:2026-01-01T00:00:00+00:00|abc").decode(),
+        JOB_CURSOR.encode(datetime(2026, 1, 1, tzinfo=UTC), "abc")[:-2],  # cut short
+        base64.urlsafe_b64encode(b'["j","not-a-date","abc"]').decode(),
+        base64.urlsafe_b64encode(b'["j","2026-01-01T00:00:00+00:00",""]').decode(),
     ],
 )
 def test_bad_job_cursors(bad):
     with pytest.raises(Invalid) as ei:
-        _decode_job_cursor(bad)
+        JOB_CURSOR.decode(bad)
     assert (ei.value.code, ei.value.field) == ("invalid_cursor", "cursor")
+    assert ei.value.message == CURSOR_ERROR

@@ -11,6 +11,7 @@ from taskloom.scope import Scope
 
 if TYPE_CHECKING:
     from taskloom.jobs.engine import JobEngine
+    from taskloom.jobs.records import Job
 
 
 class LeaseLost(Exception):
@@ -25,7 +26,7 @@ class JobContext:
     def __init__(
         self,
         engine: JobEngine,
-        job: dict[str, Any],
+        job: Job,
         worker_id: str,
         services: Any = None,
         *,
@@ -34,12 +35,12 @@ class JobContext:
     ) -> None:
         self.engine = engine
         self.job = job
-        self.job_id: str = job["id"]
+        self.job_id: str = job.id
         self.worker_id = worker_id
         self.services = services
-        self.scope = Scope(app_id=job["app_id"], user_id="")
-        self.dataset: str | None = job["dataset"]
-        self.attempt: int = job["attempts"]
+        self.scope = Scope(app_id=job.app_id, user_id="")
+        self.dataset: str | None = job.dataset
+        self.attempt: int = job.attempts
         self._cancel = threading.Event()
         self._lost = threading.Event()
         self._shutdown = shutdown or threading.Event()

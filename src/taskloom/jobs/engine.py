@@ -1,83 +1,46 @@
-"""The durable job engine: submit, claim, heartbeat, transition, reap.
-
-Every state change is one guarded ``UPDATE … WHERE id = :id AND status IN (:allowed)``
-plus one row in ``job_events``, in the same transaction. Zero rows updated means the job
-was not in a state that allows the change: the caller gets ``InvalidTransition`` (API) or
-``False`` (worker paths, where losing a race is normal).
+"""The durable job engine: the API side (submit, get, list, cancel, queue, delete, events) over
+the worker side (:mod:`taskloom.jobs.leases`) and the guarded state changes both go through
+(:mod:`taskloom.jobs.transitions`). It hands out :class:`~taskloom.jobs.records.Job` records.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import uuid
-from datetime import datetime, timedelta
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Subquery, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskloom.errors import Invalid, InvalidTransition, NotFound
+from taskloom.jobs.leases import WORKER_LOST, WorkerSide
 from taskloom.jobs.notifier import Notifier
+from taskloom.jobs.records import Job, JobEvent, JobPage
 from taskloom.jobs.registry import Registry
-from taskloom.jobs.states import ACTIVE, TERMINAL, JobStatus, sources
+from taskloom.jobs.states import ACTIVE, TERMINAL, JobStatus
 from taskloom.scope import Scope
 from taskloom.store.engine import Store
 from taskloom.store.lookups import lookup
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.tables import job_events, jobs
 from taskloom.store.types import utcnow
 
+__all__ = ["WORKER_LOST", "Job", "JobEngine", "JobEvent", "JobPage", "public"]
+
 S = JobStatus
-WORKER_LOST = "WORKER_LOST"
 _INSERT_JOB = insert(jobs)
-_INSERT_EVENT = insert(job_events)
+# a job listing resumes after (created at, id), newest first
+JOB_CURSOR = CursorFormat("j", datetime, str)
 
 
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
+def public(row: Any) -> Job:
+    """The record of a row of the ``jobs`` table."""
+    return Job.from_row(row)
 
 
-def public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "app_id": row.app_id,
-        "dataset": row.dataset_name,
-        "kind": row.kind,
-        "params": row.params,
-        "status": row.status,
-        "progress": row.progress,
-        "message": row.message,
-        "result": row.result,
-        "error": row.error,
-        "attempts": row.attempts,
-        "max_attempts": row.max_attempts,
-        "idempotency_key": row.idempotency_key,
-        "cancel_requested": row.cancel_requested,
-        "parent_id": row.parent_id,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "updated_at": row.updated_at,
-    }
-
-
-def event_public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "job_id": row.job_id,
-        "at": row.at,
-        "type": row.type,
-        "status": row.status,
-        "progress": row.progress,
-        "message": row.message,
-        "data": row.data,
-    }
-
-
-class JobEngine:
+class JobEngine(WorkerSide):
     def __init__(
         self,
         store: Store,
@@ -87,71 +50,9 @@ class JobEngine:
         lease_seconds: float = 30.0,
         default_max_attempts: int = 3,
     ) -> None:
-        self.store = store
+        super().__init__(store, notifier, lease_seconds=lease_seconds)
         self.registry = registry
-        self.notifier = notifier or Notifier()
-        self.lease_seconds = lease_seconds
         self.default_max_attempts = default_max_attempts
-
-    # -- the one way states change -----------------------------------------------------------
-
-    def _transition(
-        self,
-        conn: Connection,
-        job_id: str,
-        to: JobStatus,
-        *,
-        allowed: frozenset[JobStatus] | None = None,
-        where: list[Any] | None = None,
-        values: dict[str, Any] | None = None,
-        message: str | None = None,
-        data: dict[str, Any] | None = None,
-        now: datetime | None = None,
-    ) -> bool:
-        now = now or utcnow()
-        frm = sources(to) if allowed is None else (allowed & sources(to))
-        vals = {"status": to.value, "updated_at": now, **(values or {})}
-        res = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in frm]), *(where or []))
-            .values(**vals)
-        )
-        if res.rowcount == 0:
-            return False
-        self._event(conn, job_id, "transition", status=to.value, message=message, data=data, at=now)
-        return True
-
-    def _event(
-        self,
-        conn: Connection,
-        job_id: str,
-        type_: str,
-        *,
-        status: str | None = None,
-        progress: float | None = None,
-        message: str | None = None,
-        data: dict[str, Any] | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        conn.execute(
-            _INSERT_EVENT,
-            {
-                "job_id": job_id,
-                "at": at or utcnow(),
-                "type": type_,
-                "status": status,
-                "progress": progress,
-                "message": message,
-                "data": data,
-            },
-        )
-
-    def _after_commit(self, jobs_ready: bool | int = False) -> None:
-        self.notifier.events_written()
-        if jobs_ready:
-            self.notifier.jobs_available(int(jobs_ready))
-
-    # -- API side --------------------------------------------------------------------------
 
     def submit(
         self,
@@ -164,7 +65,7 @@ class JobEngine:
         max_attempts: int | None = None,
         queue: bool = True,
         parent_id: str | None = None,
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Job, bool]:
         """Accept a job. Returns (job, created); an idempotency key seen before returns the
         first job and ``created=False``."""
         spec = self.registry.get(kind)
@@ -244,9 +145,9 @@ class JobEngine:
                 raise
             return found, False
         self._after_commit(jobs_ready=queue)
-        return public(_Row(values)), True
+        return Job.from_values(values), True
 
-    def _by_key(self, scope: Scope, key: str) -> dict[str, Any] | None:
+    def _by_key(self, scope: Scope, key: str) -> Job | None:
         with self.store.read() as conn:
             row = conn.execute(
                 select(jobs).where(jobs.c.app_id == scope.app_id, jobs.c.idempotency_key == key)
@@ -262,7 +163,7 @@ class JobEngine:
             raise NotFound(f"job {job_id!r} not found", code="job_not_found", field=field)
         return row
 
-    def get(self, scope: Scope, job_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, job_id: str) -> Job:
         with self.store.read() as conn:
             return public(self._get(conn, scope, job_id))
 
@@ -276,10 +177,9 @@ class JobEngine:
         active_only: bool = False,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         """Newest first, paged with an opaque cursor."""
-        if not 1 <= limit <= 1000:
-            raise Invalid("limit is 1 to 1000", code="invalid_limit", field="limit")
+        check_limit(limit)
         q = select(jobs).where(jobs.c.app_id == scope.app_id)
         if dataset is not None:
             q = q.where(jobs.c.dataset_name == dataset)
@@ -292,22 +192,19 @@ class JobEngine:
             q = q.where(jobs.c.status.in_([s.value for s in ACTIVE]))
         if kind is not None:
             q = q.where(jobs.c.kind == kind)
-        if cursor:
-            at, last_id = _decode_job_cursor(cursor)
+        after = JOB_CURSOR.decode(cursor)
+        if after is not None:
+            at, last_id = after
             q = q.where(
                 or_(jobs.c.created_at < at, and_(jobs.c.created_at == at, jobs.c.id < last_id))
             )
         q = q.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
         with self.store.read() as conn:
             rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = _encode_job_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-        return {"data": [public(r) for r in rows], "cursor": nxt}
+        shown, nxt = page(rows, limit, JOB_CURSOR, lambda r: (r.created_at, r.id))
+        return JobPage([Job.from_row(r) for r in shown], nxt)
 
-    def find(
-        self, scope: Scope, ref: str, kinds: Collection[str] | None = None
-    ) -> dict[str, Any] | None:
+    def find(self, scope: Scope, ref: str, kinds: Collection[str] | None = None) -> Job | None:
         """A job of this app by its id or by the idempotency key it was submitted with."""
         q = select(jobs).where(
             jobs.c.app_id == scope.app_id, or_(jobs.c.id == ref, jobs.c.idempotency_key == ref)
@@ -346,7 +243,7 @@ class JobEngine:
         ).scalar()
         return str(status) if status is not None else ""
 
-    def cancel(self, scope: Scope, job_id: str) -> dict[str, Any]:
+    def cancel(self, scope: Scope, job_id: str) -> Job:
         """Registered and pending jobs are cancelled at once; a running one is asked to stop."""
         now = utcnow()
         with self.store.write() as conn:
@@ -377,7 +274,7 @@ class JobEngine:
         self._after_commit()
         return public(row)
 
-    def enqueue(self, scope: Scope, job_id: str) -> dict[str, Any]:
+    def enqueue(self, scope: Scope, job_id: str) -> Job:
         """Queue a registered job."""
         with self.store.write() as conn:
             row = self._get(conn, scope, job_id)
@@ -409,7 +306,7 @@ class JobEngine:
 
     def events(
         self, scope: Scope, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[JobEvent]:
         with self.store.read() as conn:
             self._get(conn, scope, job_id)
             rows = conn.execute(
@@ -418,319 +315,4 @@ class JobEngine:
                 .order_by(job_events.c.id)
                 .limit(limit)
             ).all()
-        return [event_public(r) for r in rows]
-
-    # -- worker side -----------------------------------------------------------------------
-
-    def claim(
-        self, worker_id: str, kinds: builtins.list[str] | None = None
-    ) -> dict[str, Any] | None:
-        """Lease the next due pending job, or None."""
-        now = utcnow()
-        pick = select(jobs.c.id).where(jobs.c.status == S.PENDING.value, jobs.c.run_after <= now)
-        if kinds is not None:
-            pick = pick.where(jobs.c.kind.in_(kinds))
-        pick = pick.order_by(jobs.c.run_after, jobs.c.created_at).limit(1)
-        if self.store.is_sqlite:
-            # Look before taking SQLite's one write lock: idle workers polling for jobs
-            # must not queue behind (and delay) the requests that write.
-            with self.store.read() as conn:
-                if conn.execute(pick).first() is None:
-                    return None
-        else:
-            pick = pick.with_for_update(skip_locked=True)
-        with self.store.write() as conn:
-            row = conn.execute(
-                update(jobs)
-                .where(jobs.c.id == pick.scalar_subquery(), jobs.c.status == S.PENDING.value)
-                .values(
-                    status=S.IN_PROGRESS.value,
-                    attempts=jobs.c.attempts + 1,
-                    lease_owner=worker_id,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-                    started_at=now,
-                    updated_at=now,
-                )
-                .returning(*jobs.c)
-            ).first()
-            if row is None:
-                return None
-            self._event(
-                conn,
-                row.id,
-                "transition",
-                status=S.IN_PROGRESS.value,
-                message=f"claimed by {worker_id} (attempt {row.attempts})",
-                data={"worker": worker_id, "attempt": row.attempts},
-                at=now,
-            )
-        self._after_commit()
-        return public(row)
-
-    def heartbeat(self, job_id: str, worker_id: str) -> tuple[bool, bool]:
-        """Extend the lease. Returns (still ours, cancel requested)."""
-        now = utcnow()
-        with self.store.write() as conn:
-            row = conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.status == S.IN_PROGRESS.value,
-                    jobs.c.lease_owner == worker_id,
-                )
-                .values(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
-                .returning(jobs.c.cancel_requested)
-            ).first()
-        if row is None:
-            return False, False
-        return True, bool(row.cancel_requested)
-
-    def cancel_requested(self, job_id: str, worker_id: str) -> tuple[bool, bool]:
-        """(still ours, cancel requested), read without writing."""
-        with self.store.read() as conn:
-            row = conn.execute(
-                select(jobs.c.status, jobs.c.lease_owner, jobs.c.cancel_requested).where(
-                    jobs.c.id == job_id
-                )
-            ).first()
-        if row is None or row.status != S.IN_PROGRESS.value or row.lease_owner != worker_id:
-            return False, False
-        return True, bool(row.cancel_requested)
-
-    def progress(self, job_id: str, worker_id: str, pct: float, message: str | None) -> bool:
-        now = utcnow()
-        pct = max(0.0, min(100.0, float(pct)))
-        values: dict[str, Any] = {"progress": pct, "updated_at": now}
-        if message is not None:
-            values["message"] = message
-        with self.store.write() as conn:
-            res = conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.status == S.IN_PROGRESS.value,
-                    jobs.c.lease_owner == worker_id,
-                )
-                .values(**values)
-            )
-            if res.rowcount == 0:
-                return False
-            self._event(conn, job_id, "progress", progress=pct, message=message, at=now)
-        self._after_commit()
-        return True
-
-    def log(self, job_id: str, message: str, data: dict[str, Any] | None = None) -> None:
-        with self.store.write() as conn:
-            self._event(conn, job_id, "log", message=message, data=data)
-        self._after_commit()
-
-    def _owned(self, worker_id: str) -> builtins.list[Any]:
-        return [jobs.c.lease_owner == worker_id]
-
-    def complete(self, job_id: str, worker_id: str, result: dict[str, Any] | None) -> bool:
-        now = utcnow()
-        with self.store.write() as conn:
-            ok = self._transition(
-                conn,
-                job_id,
-                S.COMPLETED,
-                allowed=frozenset({S.IN_PROGRESS}),
-                where=self._owned(worker_id),
-                values={
-                    "result": result,
-                    "progress": 100.0,
-                    "finished_at": now,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "message": "completed",
-                },
-                message="completed",
-                now=now,
-            )
-        self._after_commit()
-        return ok
-
-    def fail(
-        self,
-        job_id: str,
-        worker_id: str,
-        error: dict[str, Any],
-        *,
-        retry: bool,
-        attempts: int,
-        max_attempts: int,
-    ) -> str | None:
-        """Fail an attempt: back to pending while attempts are left (and ``retry``)."""
-        now = utcnow()
-        with self.store.write() as conn:
-            if retry and attempts < max_attempts:
-                delay = min(60.0, 0.5 * 2 ** (attempts - 1))
-                ok = self._transition(
-                    conn,
-                    job_id,
-                    S.PENDING,
-                    allowed=frozenset({S.IN_PROGRESS}),
-                    where=self._owned(worker_id),
-                    values={
-                        "run_after": now + timedelta(seconds=delay),
-                        "lease_owner": None,
-                        "lease_expires_at": None,
-                        "error": error,
-                        "message": f"retrying in {delay:.1f}s: {error.get('message')}",
-                    },
-                    message=f"attempt {attempts} failed, retrying",
-                    data={"error": error},
-                    now=now,
-                )
-                status = S.PENDING.value if ok else None
-            else:
-                ok = self._transition(
-                    conn,
-                    job_id,
-                    S.FAILED,
-                    allowed=frozenset({S.IN_PROGRESS}),
-                    where=self._owned(worker_id),
-                    values={
-                        "error": error,
-                        "finished_at": now,
-                        "lease_owner": None,
-                        "lease_expires_at": None,
-                        "message": error.get("message"),
-                    },
-                    message="failed",
-                    data={"error": error},
-                    now=now,
-                )
-                status = S.FAILED.value if ok else None
-        self._after_commit(jobs_ready=status == S.PENDING.value)
-        return status
-
-    def mark_cancelled(self, job_id: str, worker_id: str) -> bool:
-        now = utcnow()
-        with self.store.write() as conn:
-            ok = self._transition(
-                conn,
-                job_id,
-                S.CANCELLED,
-                allowed=frozenset({S.IN_PROGRESS}),
-                where=self._owned(worker_id),
-                values={
-                    "finished_at": now,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "message": "cancelled",
-                },
-                message="cancelled while running",
-                now=now,
-            )
-        self._after_commit()
-        return ok
-
-    def release(self, job_id: str, worker_id: str) -> bool:
-        """Give a running job back to the queue (this worker is shutting down); the
-        interrupted attempt does not count."""
-        now = utcnow()
-        with self.store.write() as conn:
-            ok = self._transition(
-                conn,
-                job_id,
-                S.PENDING,
-                allowed=frozenset({S.IN_PROGRESS}),
-                where=self._owned(worker_id),
-                values={
-                    "attempts": jobs.c.attempts - 1,
-                    "run_after": now,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "message": "worker shut down; re-queued",
-                },
-                message="worker shut down; re-queued",
-                data={"worker": worker_id},
-                now=now,
-            )
-        self._after_commit(jobs_ready=ok)
-        return ok
-
-    def reap(self) -> int:
-        """Recover jobs whose worker stopped heartbeating: re-queue or fail them."""
-        now = utcnow()
-        expired = [jobs.c.lease_expires_at < now]
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(
-                    jobs.c.id,
-                    jobs.c.attempts,
-                    jobs.c.max_attempts,
-                    jobs.c.cancel_requested,
-                    jobs.c.lease_owner,
-                )
-                .where(jobs.c.status == S.IN_PROGRESS.value, *expired)
-                .limit(500)
-            ).all()
-        n = 0
-        for r in rows:
-            with self.store.write() as conn:
-                note = {"worker": r.lease_owner}
-                clear = {"lease_owner": None, "lease_expires_at": None}
-                if r.cancel_requested:
-                    ok = self._transition(
-                        conn,
-                        r.id,
-                        S.CANCELLED,
-                        allowed=frozenset({S.IN_PROGRESS}),
-                        where=expired,
-                        values={**clear, "finished_at": now, "message": "cancelled"},
-                        message="worker lost after cancel was requested",
-                        data=note,
-                        now=now,
-                    )
-                elif r.attempts < r.max_attempts:
-                    ok = self._transition(
-                        conn,
-                        r.id,
-                        S.PENDING,
-                        allowed=frozenset({S.IN_PROGRESS}),
-                        where=expired,
-                        values={**clear, "run_after": now, "message": "worker lost; re-queued"},
-                        message="lease expired: worker lost, re-queued",
-                        data=note,
-                        now=now,
-                    )
-                else:
-                    err = {"code": WORKER_LOST, "message": "the worker running this job was lost"}
-                    ok = self._transition(
-                        conn,
-                        r.id,
-                        S.FAILED,
-                        allowed=frozenset({S.IN_PROGRESS}),
-                        where=expired,
-                        values={
-                            **clear,
-                            "finished_at": now,
-                            "error": err,
-                            "message": err["message"],
-                        },
-                        message="lease expired: worker lost, no attempts left",
-                        data=note,
-                        now=now,
-                    )
-                n += int(ok)
-        if n:
-            self._after_commit(jobs_ready=n)
-        return n
-
-
-def _encode_job_cursor(at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"j:{at.isoformat()}|{job_id}".encode()).decode().rstrip("=")
-
-
-def _decode_job_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, _, rest = raw.partition(":")
-        at, _, job_id = rest.partition("|")
-        if tag != "j" or not job_id:
-            raise ValueError(raw)
-        return datetime.fromisoformat(at), job_id
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise Invalid("invalid cursor", code="invalid_cursor", field="cursor") from exc
+        return [JobEvent.from_row(r) for r in rows]

@@ -19,6 +19,7 @@ from typing import Any
 from taskloom.errors import Cancelled, JobFailed, TaskloomError
 from taskloom.jobs.context import Interrupted, JobContext, LeaseLost
 from taskloom.jobs.engine import JobEngine
+from taskloom.jobs.records import Job
 
 log = logging.getLogger("taskloom.worker")
 
@@ -68,7 +69,7 @@ class Worker:
         self.execute(job)
         return True
 
-    def execute(self, job: dict[str, Any]) -> None:
+    def execute(self, job: Job) -> None:
         ctx = JobContext(self.engine, job, self.id, self.services, shutdown=self._stop)
         with self._beat_lock:
             self._current = ctx
@@ -78,25 +79,25 @@ class Worker:
                 )
                 self._beat_thread.start()
         try:
-            kind = self.engine.registry.get(job["kind"])
-            params = kind.validate(job["params"])
+            kind = self.engine.registry.get(job.kind)
+            params = kind.validate(job.params)
             result = kind.run(ctx, params)
-            self.engine.complete(job["id"], self.id, result or {})
+            self.engine.complete(job.id, self.id, result or {})
         except Cancelled:
-            self.engine.mark_cancelled(job["id"], self.id)
+            self.engine.mark_cancelled(job.id, self.id)
         except Interrupted:
-            self.engine.release(job["id"], self.id)
+            self.engine.release(job.id, self.id)
         except LeaseLost:
-            log.warning("job %s: lease lost; another worker has it", job["id"])
+            log.warning("job %s: lease lost; another worker has it", job.id)
         except (JobFailed, TaskloomError) as exc:
             err = {"code": exc.code.upper(), "message": exc.message, "details": exc.details}
             self.engine.fail(
-                job["id"],
+                job.id,
                 self.id,
                 err,
                 retry=False,
-                attempts=job["attempts"],
-                max_attempts=job["max_attempts"],
+                attempts=job.attempts,
+                max_attempts=job.max_attempts,
             )
         except Exception as exc:
             err = {
@@ -105,12 +106,12 @@ class Worker:
                 "details": {"traceback": traceback.format_exc(limit=20)},
             }
             self.engine.fail(
-                job["id"],
+                job.id,
                 self.id,
                 err,
                 retry=True,
-                attempts=job["attempts"],
-                max_attempts=job["max_attempts"],
+                attempts=job.attempts,
+                max_attempts=job.max_attempts,
             )
         finally:
             with self._beat_lock:

@@ -37,6 +37,7 @@ from taskloom.store.crowd_tables import (
 if TYPE_CHECKING:
     from taskloom.crowd.spec import Spec
     from taskloom.jobs.context import JobContext
+    from taskloom.jobs.records import Job
 
 METHODS = ("majority_vote", "dawid_skene", "skill_weighted")
 _WRITE_CHUNK = 5_000
@@ -100,7 +101,7 @@ class AggregationMixin(Base):
         method: str = "dawid_skene",
         fields: list[str] | None = None,
         answer_weight_skill_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Job:
         """A job that aggregates every task of the pool; read its results with
         ``aggregated_results(job id)``."""
         with self.store.read() as conn:

@@ -11,7 +11,7 @@ items; a retried attempt skips the items already logged, so nothing is created t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
+    from taskloom.jobs.records import Job
 
 BATCH_KIND = "crowd_batch_create"
 SUITE_BATCH_KIND = "crowd_suite_batch_create"
@@ -41,7 +42,7 @@ _CREATES = {
 }
 
 
-def details_of(job: dict[str, Any]) -> dict[str, Any] | None:
+def details_of(job: Mapping[str, Any]) -> dict[str, Any] | None:
     """The counts of a batch operation, from its result or (when it failed) its error."""
     result = job.get("result") or {}
     if "details" in result:
@@ -78,7 +79,7 @@ def _chunks(units: list[_Unit]) -> Iterator[list[_Unit]]:
 class OperationsMixin(Base):
     # -- the API side ------------------------------------------------------------------------
 
-    def _find_job(self, scope: Scope, op_id: Any) -> dict[str, Any]:
+    def _find_job(self, scope: Scope, op_id: Any) -> Job:
         """A crowd job of this app by its id or by the operation_id it was submitted with."""
         if not isinstance(op_id, str) or not op_id:
             raise NotFound("operation not found", code="operation_not_found", field="operation_id")
@@ -204,9 +205,7 @@ class OperationsMixin(Base):
                 [(job_id, i, raw) for i, raw in staged],
             )
 
-    def _resume(
-        self, scope: Scope, job: dict[str, Any], kind: str, items: list[Any]
-    ) -> dict[str, Any]:
+    def _resume(self, scope: Scope, job: Job, kind: str, items: list[Any]) -> dict[str, Any]:
         """A repeated operation_id: the first operation. One whose request died before its
         items were stored takes this request's items and is queued now. An operation_id
         already used by another kind of operation is a conflict."""

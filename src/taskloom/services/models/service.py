@@ -47,6 +47,7 @@ from taskloom.validation import parse_model
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
     from taskloom.jobs.engine import JobEngine
+    from taskloom.jobs.records import Job
 
 TASK_MODEL = "task_model"
 TRAIN_KIND = "train_task_model"
@@ -404,7 +405,7 @@ class ModelService:
         feature_id: str | None = None,
         bucket: str,
         output_path: str,
-    ) -> dict[str, Any]:
+    ) -> Job:
         """A ``predict_task_model`` job: every row of the feature table, written as a TSV
         (``key``, ``label``, ``p_<label>``...) to ``output_path`` in ``bucket``."""
         row = self._completed(scope, model_id)

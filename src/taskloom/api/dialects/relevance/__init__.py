@@ -43,6 +43,7 @@ from taskloom.api.dialects.relevance.http import (
 )
 from taskloom.api.responses import ok
 from taskloom.errors import Invalid, NotFound
+from taskloom.jobs.records import Job
 from taskloom.runtime import Services
 from taskloom.scope import Scope
 
@@ -340,12 +341,12 @@ def create_task(
     return ok({"task_id": job["id"]})
 
 
-def _task_of(scope: Scope, services: Services, dataset_id: str, task_id: str) -> dict[str, Any]:
+def _task_of(scope: Scope, services: Services, dataset_id: str, task_id: str) -> Job:
     try:
         job = services.jobs.get(scope, task_id)
     except NotFound:
         job = None
-    if job is None or job["dataset"] != dataset_id:
+    if job is None or job.dataset != dataset_id:
         _require_dataset(scope, services, dataset_id)
         raise NotFound(f"task {task_id!r} not found", code="task_not_found", field="task_id")
     return job

@@ -20,6 +20,7 @@ Other parameters go to the job kind as they are, so the kind's own options (``sc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from taskloom.errors import Invalid
@@ -97,7 +98,7 @@ def _one_vector_field(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def render(job: dict[str, Any]) -> dict[str, Any]:
+def render(job: Mapping[str, Any]) -> dict[str, Any]:
     """A job as a Relevance task (``status`` is the word Relevance's client understands)."""
     error = job.get("error")
     return {

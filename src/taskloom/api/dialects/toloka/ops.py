@@ -25,6 +25,7 @@ and reading it back checks that the pool (or project) is still the caller's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,12 +58,12 @@ _DETAIL_KEYS = ("total_count", "valid_count", "not_valid_count", "success_count"
 _TYPES = {kind: name for name, kind in KINDS.items()}
 
 
-def operation_type(job: dict[str, Any]) -> str:
+def operation_type(job: Mapping[str, Any]) -> str:
     kind = str(job.get("kind") or "")
     return _TYPES.get(kind, kind.upper())
 
 
-def operation(job: dict[str, Any]) -> dict[str, Any]:
+def operation(job: Mapping[str, Any]) -> dict[str, Any]:
     """A job as a Toloka operation."""
     params = job.get("params") or {}
     kind = job.get("kind")

@@ -16,6 +16,7 @@ in it: they answer in their own shapes, outside this contract.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -39,7 +40,8 @@ pytestmark = pytest.mark.e2e
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 # requests per operation and pass (valid, invalid, valid on existing objects): ~117
 # operations x 3 passes, about two minutes on two cores
-EXAMPLES = 5
+# (TASKLOOM_FUZZ_EXAMPLES=50 for a deeper run by hand)
+EXAMPLES = int(os.environ.get("TASKLOOM_FUZZ_EXAMPLES", "5"))
 TIME_BUDGET_S = 180
 
 POOL = {
@@ -216,4 +218,5 @@ def test_native_api_conforms_to_its_schema(fuzz_server: ServerProcess) -> None:
     print(f"{fuzz.runs} runs in {elapsed:.0f}s; statuses seen:", *seen, sep="\n  ")
     assert len(ops) > 100 and fuzz.runs > 250, (len(ops), fuzz.runs)
     assert not fuzz.failures, "\n\n".join(fuzz.failures)
-    assert elapsed < TIME_BUDGET_S * 2, f"the bounded run took {elapsed:.0f}s"
+    if EXAMPLES <= 5:
+        assert elapsed < TIME_BUDGET_S * 2, f"the bounded run took {elapsed:.0f}s"

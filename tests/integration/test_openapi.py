@@ -65,6 +65,8 @@ def test_every_native_operation_documents_its_answers(app: FastAPI) -> None:
         for status in () if (method, path) in PUBLIC else ("401", "422"):
             if status not in errors:
                 problems.append(f"{where}: {status} not documented")
+        if "{" in path and "404" not in errors:
+            problems.append(f"{where}: names an object but documents no 404")
         for status, resp in errors.items():
             schema = resp.get("content", {}).get("application/json", {}).get("schema")
             if schema != {"$ref": ENVELOPE}:
@@ -300,3 +302,47 @@ def test_error_answers_conform(http: httpx.Client, app: FastAPI, method, path, k
 
 def test_no_key_is_a_documented_401(make_http, app: FastAPI) -> None:
     Checked(make_http(None), app)("GET", "/v1/datasets", 401)
+
+
+def test_task_model_answers_conform(http: httpx.Client, app: FastAPI, services) -> None:
+    call = Checked(http, app)
+    call("POST", "/v1/buckets", 201, json={"name": "training"})
+    rows = ["k,a,b"] + [f"u{i},{i % 7},{(i * 3) % 5}" for i in range(300)]
+    labels = ["k\tlabel"] + [f"u{i}\t{'yes' if i % 7 > 3 else 'no'}" for i in range(300)]
+    csv = {"content-type": "text/csv"}
+    call("PUT", "/v1/buckets/training/files/users.csv", 201, content="\n".join(rows), headers=csv)
+    call("PUT", "/v1/buckets/training/files/labels.tsv", 201, content="\n".join(labels))
+    source = {"kind": "file", "bucket": "training", "path": "users.csv", "key_column": "k"}
+    feature = call("POST", "/v1/features", 201, json={"name": "users", "source": source})
+    body = {
+        "name": "interest",
+        "train_feature_id": feature["id"],
+        "train_bucket": "training",
+        "train_file_path": "labels.tsv",
+        "queue": False,
+        "hyperparameters": {"max_iter": 20},
+    }
+    tm = call("POST", "/v1/task-models", 201, json=body)
+    call("GET", f"/v1/task-models/{tm['id']}", 200)
+    call("POST", f"/v1/task-models/{tm['id']}/start", 200)
+    run_jobs(services)
+    done = call("GET", f"/v1/task-models/{tm['id']}", 200)
+    assert done["status"] == "completed", done
+    call("GET", "/v1/task-models?limit=1", 200)
+    call("GET", "/v1/models", 200)
+    call("GET", f"/v1/models/{tm['id']}", 200)
+    call("GET", f"/v1/models/{tm['id']}/versions", 200)
+    call("POST", f"/v1/task-models/{tm['id']}/predict", 200, json={"keys": ["u1", "nope"]})
+    call("POST", f"/v1/task-models/{tm['id']}/predict", 200, json={"rows": [[1, None]]})
+    out = {"bucket": "training", "output_path": "out.tsv"}
+    call("POST", f"/v1/task-models/{tm['id']}/batch-predictions", 202, json=out)
+    call("DELETE", f"/v1/task-models/{tm['id']}", 409)
+    failing = call("POST", "/v1/task-models", 201, json={**body, "train_file_path": "nope.tsv"})
+    run_jobs(services)
+    call("POST", f"/v1/task-models/{failing['id']}/start", 200)
+    run_jobs(services)
+    failed = call("GET", f"/v1/task-models/{failing['id']}", 200)
+    assert failed["status"] == "failed", failed
+    call("GET", f"/v1/models/{failing['id']}/versions", 200)
+    other = call("POST", "/v1/task-models", 201, json={**body, "name": "gone"})
+    call("DELETE", f"/v1/task-models/{other['id']}", 204)

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
-from taskloom.blobs import BlobStore
 from taskloom.config import Settings
 from taskloom.errors import Conflict
 from taskloom.jobs.engine import JobEngine
@@ -20,19 +19,11 @@ from taskloom.jobs.notifier import Notifier
 from taskloom.jobs.registry import Registry
 from taskloom.jobs.worker import WorkerPool
 from taskloom.kinds import default_registry
-from taskloom.secrets_box import SecretBox
-from taskloom.services.auth import AuthService
-from taskloom.services.buckets import BucketService
-from taskloom.services.centroids import CentroidService
-from taskloom.services.crowd import CrowdService
-from taskloom.services.datasets import DatasetService
-from taskloom.services.documents import DocumentService
-from taskloom.services.encoders import EncoderService
-from taskloom.services.features import FeatureService
-from taskloom.services.models import ModelService
-from taskloom.services.search import SearchService
+from taskloom.services.container import Services
 from taskloom.store import migrate
 from taskloom.store.engine import Store
+
+__all__ = ["DataDirLock", "Platform", "Services", "read_credentials"]
 
 log = logging.getLogger("taskloom")
 
@@ -66,25 +57,6 @@ class DataDirLock:
             fcntl.flock(self._f, fcntl.LOCK_UN)
             self._f.close()
             self._f = None
-
-
-class Services:
-    """What routes, dialects and job kinds call."""
-
-    def __init__(self, store: Store, settings: Settings, engine: JobEngine) -> None:
-        self.settings = settings
-        self.auth = AuthService(store, SecretBox.for_data_dir(settings.data_dir))
-        self.datasets = DatasetService(store)
-        self.encoders = EncoderService(store, settings)
-        self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
-        self.centroids = CentroidService(store, self.documents)
-        self.search = SearchService(store, self.documents, settings, services=self)
-        self.blobs = BlobStore.from_settings(settings)
-        self.jobs = engine
-        self.crowd = CrowdService(store, settings, engine)
-        self.buckets = BucketService(store, self.blobs)
-        self.features = FeatureService(store, self.blobs, self.buckets)
-        self.models = ModelService(store, self.blobs, self.buckets, self.features, engine)
 
 
 class Platform:

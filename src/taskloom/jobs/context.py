@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from taskloom.errors import Cancelled
 from taskloom.scope import Scope
@@ -22,13 +22,21 @@ class Interrupted(Exception):
     """This worker is shutting down; the job goes back to the queue."""
 
 
-class JobContext:
+ServicesT = TypeVar("ServicesT")
+
+
+class JobContext(Generic[ServicesT]):
+    """One running job, as its kind sees it. ``services`` is whatever the worker was given
+    (the platform's ``services.container.Services``: kinds annotate ``JobContext[Services]``).
+    It is a :class:`~taskloom.jobs.progress.Progress`: services that work for a job take it
+    as that."""
+
     def __init__(
         self,
         engine: JobEngine,
         job: Job,
         worker_id: str,
-        services: Any = None,
+        services: ServicesT,
         *,
         check_every: float = 0.25,
         shutdown: threading.Event | None = None,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.jobs.context import JobContext
 from taskloom.jobs.registry import JobKind, Registry
+from taskloom.services.container import Services
 
 
 class NoopParams(BaseModel):
@@ -21,12 +22,12 @@ class SleepParams(BaseModel):
     steps: int = Field(default=10, ge=1, le=10_000, description="Progress updates on the way.")
 
 
-def run_noop(ctx: JobContext, params: NoopParams) -> dict[str, Any]:
+def run_noop(ctx: JobContext[Services], params: NoopParams) -> dict[str, Any]:
     """Does nothing and completes."""
     return {"ok": True}
 
 
-def run_sleep(ctx: JobContext, params: SleepParams) -> dict[str, Any]:
+def run_sleep(ctx: JobContext[Services], params: SleepParams) -> dict[str, Any]:
     """Sleeps, reporting progress; cancellable at any moment."""
     step = params.seconds / params.steps
     for i in range(params.steps):

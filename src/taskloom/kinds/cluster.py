@@ -26,6 +26,7 @@ from taskloom.services.clustering import ALIAS_RE, MAX_CLUSTERS, cluster_name
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
     from taskloom.services.clustering import Clustering, Clusterings
+    from taskloom.services.container import Services
 
 LABEL_BATCH = 20_000  # documents per label-writing transaction
 
@@ -52,7 +53,7 @@ class ClusterParams(BaseModel):
     )
 
 
-def run_cluster(ctx: JobContext, params: ClusterParams) -> dict[str, Any]:
+def run_cluster(ctx: JobContext[Services], params: ClusterParams) -> dict[str, Any]:
     """k-means on a vector field; cluster labels written into the documents."""
     svc: Clusterings = ctx.services.centroids.clusterings
     if ctx.dataset is None:
@@ -70,7 +71,7 @@ def run_cluster(ctx: JobContext, params: ClusterParams) -> dict[str, Any]:
     return _fit(ctx, svc, params)
 
 
-def _fit(ctx: JobContext, svc: Clusterings, params: ClusterParams) -> dict[str, Any]:
+def _fit(ctx: JobContext[Services], svc: Clusterings, params: ClusterParams) -> dict[str, Any]:
     from taskloom.vectors.kmeans import KMeans  # faiss: loaded by the workers that need it
 
     assert ctx.dataset is not None
@@ -132,7 +133,7 @@ def _fit(ctx: JobContext, svc: Clusterings, params: ClusterParams) -> dict[str, 
 
 
 def _assign_new(
-    ctx: JobContext, svc: Clusterings, params: ClusterParams, existing: Clustering
+    ctx: JobContext[Services], svc: Clusterings, params: ClusterParams, existing: Clustering
 ) -> dict[str, Any]:
     from taskloom.vectors.kmeans import assign
 
@@ -162,7 +163,7 @@ def _assign_new(
 
 
 def _write(
-    ctx: JobContext,
+    ctx: JobContext[Services],
     svc: Clusterings,
     params: ClusterParams,
     pks: np.ndarray,

@@ -13,6 +13,7 @@ from taskloom.jobs.registry import JobKind, Registry
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
+    from taskloom.services.container import Services
 
 
 class BatchCreateParams(BaseModel):
@@ -35,17 +36,17 @@ class AggregateParams(BaseModel):
     answer_weight_skill_id: str | None = None
 
 
-def run_batch_create(ctx: JobContext, params: BatchCreateParams) -> dict[str, Any]:
+def run_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the crowd tasks of an asynchronous batch; log each item."""
     return ctx.services.crowd.run_batch_create(ctx, params)
 
 
-def run_suite_batch_create(ctx: JobContext, params: BatchCreateParams) -> dict[str, Any]:
+def run_suite_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the task suites of an asynchronous batch; log each item."""
     return ctx.services.crowd.run_suite_batch_create(ctx, params)
 
 
-def run_aggregate(ctx: JobContext, params: AggregateParams) -> dict[str, Any]:
+def run_aggregate(ctx: JobContext[Services], params: AggregateParams) -> dict[str, Any]:
     """Aggregate a pool's answers into one answer per task."""
     return ctx.services.crowd.run_aggregate(ctx, params)
 

@@ -52,6 +52,7 @@ from taskloom.ml.encoders.categories import CategoriesEncoder
 from taskloom.ml.encoders.clip import ClipImageEncoder, ClipTextEncoder
 from taskloom.ml.encoders.numeric import NumericEncoder
 from taskloom.ml.encoders.text_onnx import MODEL_ID
+from taskloom.services.container import Services
 from taskloom.services.encoders import EncoderService, encoder_service
 from taskloom.store.filters import VECTOR_SUFFIX
 
@@ -143,7 +144,7 @@ def _value(doc: dict[str, Any], path: str) -> Any:
 class _Run:
     """One encode job's view of the dataset: paging, writing, progress."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext[Services]) -> None:
         if ctx.dataset is None:
             raise JobFailed("encode jobs run on a dataset", code="dataset_required")
         self.ctx = ctx
@@ -274,7 +275,7 @@ def _totals(outputs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run_tabular(
-    ctx: JobContext,
+    ctx: JobContext[Services],
     kind: str,
     fields: list[str],
     refresh: bool,
@@ -351,7 +352,7 @@ def _run_tabular(
     return _totals(outputs)
 
 
-def run_encode_numeric(ctx: JobContext, params: EncodeNumericParams) -> dict[str, Any]:
+def run_encode_numeric(ctx: JobContext[Services], params: EncodeNumericParams) -> dict[str, Any]:
     """Objects of numbers -> one vector each; columns = the union of keys, first seen first."""
     return _run_tabular(
         ctx,
@@ -365,7 +366,9 @@ def run_encode_numeric(ctx: JobContext, params: EncodeNumericParams) -> dict[str
     )
 
 
-def run_encode_categories(ctx: JobContext, params: EncodeCategoriesParams) -> dict[str, Any]:
+def run_encode_categories(
+    ctx: JobContext[Services], params: EncodeCategoriesParams
+) -> dict[str, Any]:
     """Lists of categories -> multi-hot vectors over every category, first seen first."""
     return _run_tabular(
         ctx,
@@ -387,7 +390,7 @@ Loader = Callable[[list[Any]], tuple[list[Any], list[int], list[tuple[int, str, 
 
 
 def _run_model(
-    ctx: JobContext,
+    ctx: JobContext[Services],
     kind: str,
     params: EncodeTextParams,
     encoder: ModelEncoder,
@@ -462,7 +465,7 @@ def _run_model(
     return _totals([out])
 
 
-def run_encode_text(ctx: JobContext, params: EncodeTextParams) -> dict[str, Any]:
+def run_encode_text(ctx: JobContext[Services], params: EncodeTextParams) -> dict[str, Any]:
     """Text -> sentence embedding (all-MiniLM-L6-v2 int8 ONNX by default; 384-d, unit length)."""
     svc = encoder_service(ctx.services)
     mp, tp = svc.configured_text_model()
@@ -475,7 +478,7 @@ def run_encode_text(ctx: JobContext, params: EncodeTextParams) -> dict[str, Any]
     return _run_model(ctx, "encode_text", params, enc, state, config)
 
 
-def run_encode_text_clip(ctx: JobContext, params: EncodeTextClipParams) -> dict[str, Any]:
+def run_encode_text_clip(ctx: JobContext[Services], params: EncodeTextClipParams) -> dict[str, Any]:
     """Text -> CLIP text embedding (unit length), comparable with encode_image_clip's."""
     svc = encoder_service(ctx.services)
     model_dir = svc.clip_model_dir()
@@ -491,7 +494,9 @@ def run_encode_text_clip(ctx: JobContext, params: EncodeTextClipParams) -> dict[
     )
 
 
-def run_encode_image_clip(ctx: JobContext, params: EncodeImageClipParams) -> dict[str, Any]:
+def run_encode_image_clip(
+    ctx: JobContext[Services], params: EncodeImageClipParams
+) -> dict[str, Any]:
     """Image -> CLIP image embedding (unit length), comparable with encode_text_clip's.
 
     The field holds an http(s) URL (fetched only from public addresses) or a path inside the

@@ -12,6 +12,7 @@ from taskloom.jobs.registry import JobKind, Registry
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
+    from taskloom.services.container import Services
 
 
 class TrainTaskModelParams(BaseModel):
@@ -27,12 +28,12 @@ class PredictTaskModelParams(TrainTaskModelParams):
     output_path: str = Field(min_length=1, max_length=512, description="The output TSV.")
 
 
-def run_train(ctx: JobContext, params: TrainTaskModelParams) -> dict[str, Any]:
+def run_train(ctx: JobContext[Services], params: TrainTaskModelParams) -> dict[str, Any]:
     """Train a task model version from its correct-answer file and feature table."""
     return ctx.services.models.run_training(ctx, params.model_id, params.version_id)
 
 
-def run_predict(ctx: JobContext, params: PredictTaskModelParams) -> dict[str, Any]:
+def run_predict(ctx: JobContext[Services], params: PredictTaskModelParams) -> dict[str, Any]:
     """Predict every row of a feature table; write key, label and probabilities as a TSV."""
     return ctx.services.models.run_batch_prediction(ctx, params)
 

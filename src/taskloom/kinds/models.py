@@ -30,12 +30,12 @@ class PredictTaskModelParams(TrainTaskModelParams):
 
 def run_train(ctx: JobContext[Services], params: TrainTaskModelParams) -> dict[str, Any]:
     """Train a task model version from its correct-answer file and feature table."""
-    return ctx.services.models.run_training(ctx, params.model_id, params.version_id)
+    return ctx.services.models.training.train(ctx.scope, ctx, params.model_id, params.version_id)
 
 
 def run_predict(ctx: JobContext[Services], params: PredictTaskModelParams) -> dict[str, Any]:
     """Predict every row of a feature table; write key, label and probabilities as a TSV."""
-    return ctx.services.models.run_batch_prediction(ctx, params)
+    return ctx.services.models.training.batch_predict(ctx.scope, ctx, params)
 
 
 def register(registry: Registry) -> None:

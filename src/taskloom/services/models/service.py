@@ -45,7 +45,6 @@ from taskloom.store.types import utcnow
 from taskloom.validation import parse_model
 
 if TYPE_CHECKING:
-    from taskloom.jobs.context import JobContext
     from taskloom.jobs.engine import JobEngine
     from taskloom.jobs.records import Job
 
@@ -108,6 +107,10 @@ class ModelService:
         self.jobs = engine
         self._cache: OrderedDict[tuple[str, str], tabular.TabularClassifier] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # the bodies of the train_task_model and predict_task_model jobs
+        self.training = training.Training(
+            store, buckets, features, area=self.area, load_model=self.load_model
+        )
 
     def area(self, scope: Scope) -> Blobs:
         """The app's model artifacts: written by taskloom only, apart from ``/v1/blobs``."""
@@ -425,14 +428,6 @@ class ModelService:
             },
         )
         return job
-
-    # -- job bodies ------------------------------------------------------------------------
-
-    def run_training(self, ctx: JobContext, model_id: str, version_id: str) -> dict[str, Any]:
-        return training.train(self, ctx, model_id, version_id)
-
-    def run_batch_prediction(self, ctx: JobContext, params: Any) -> dict[str, Any]:
-        return training.batch_predict(self, ctx, params)
 
 
 def _plain(value: Any) -> Any:

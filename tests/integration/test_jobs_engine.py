@@ -696,3 +696,13 @@ def test_a_worker_that_lost_its_lease_stops_without_writing(services, scope, set
         "in_progress",
         "completed",
     ]
+
+
+def test_the_sdk_iterates_jobs_page_by_page(services, sdk):
+    ids = [sdk.jobs.submit("noop", queue=False).id for _ in range(5)]
+    newest_first = list(reversed(ids))
+    jobs = sdk.jobs.iter(kind="noop", page_size=2)
+    assert next(jobs).id == newest_first[0]  # a generator: the first page is enough
+    assert [j.id for j in jobs] == newest_first[1:]
+    assert [j.id for j in sdk.jobs.list(kind="noop", limit=3)] == newest_first[:3]
+    assert list(sdk.jobs.iter(kind="sleep")) == []

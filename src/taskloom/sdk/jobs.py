@@ -6,6 +6,7 @@ cancel, start or delete.
 from __future__ import annotations
 
 import builtins
+import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -149,33 +150,52 @@ class Jobs:
     def get(self, job_id: str) -> Job:
         return Job(self.client, self.client.request("GET", f"/v1/jobs/{job_id}"))
 
+    def iter(
+        self,
+        *,
+        dataset: str | None = None,
+        status: str | builtins.list[str] | None = None,
+        kind: str | None = None,
+        active_only: bool = False,
+        page_size: int = 200,
+    ) -> Iterator[Job]:
+        """Jobs newest first, fetched a page at a time as the loop goes."""
+        params: dict[str, Any] = {"active_only": active_only, "limit": page_size}
+        if dataset:
+            params["dataset"] = dataset
+        if status:
+            params["status"] = [status] if isinstance(status, str) else status
+        if kind:
+            params["kind"] = kind
+        cursor = None
+        while True:
+            page = self.client.request(
+                "GET", "/v1/jobs", params={**params, **({"cursor": cursor} if cursor else {})}
+            )
+            for d in page["data"]:
+                yield Job(self.client, d)
+            cursor = page["cursor"]
+            if cursor is None:
+                return
+
     def list(
         self,
         *,
         dataset: str | None = None,
-        status: str | list[str] | None = None,
+        status: str | builtins.list[str] | None = None,
         kind: str | None = None,
         active_only: bool = False,
         limit: int | None = None,
     ) -> builtins.list[Job]:
-        """Jobs newest first (all of them unless ``limit``)."""
-        out: builtins.list[Job] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"active_only": active_only, "limit": 200}
-            if dataset:
-                params["dataset"] = dataset
-            if status:
-                params["status"] = [status] if isinstance(status, str) else status
-            if kind:
-                params["kind"] = kind
-            if cursor:
-                params["cursor"] = cursor
-            page = self.client.request("GET", "/v1/jobs", params=params)
-            out.extend(Job(self.client, d) for d in page["data"])
-            cursor = page["cursor"]
-            if cursor is None or (limit is not None and len(out) >= limit):
-                return out[:limit] if limit is not None else out
+        """Jobs newest first as a list (all of them unless ``limit``): :meth:`iter`, kept."""
+        jobs = self.iter(
+            dataset=dataset,
+            status=status,
+            kind=kind,
+            active_only=active_only,
+            page_size=200 if limit is None else max(1, min(limit, 200)),
+        )
+        return builtins.list(itertools.islice(jobs, limit))
 
     def kinds(self) -> builtins.list[dict[str, Any]]:
         return self.client.request("GET", "/v1/job-kinds")["data"]

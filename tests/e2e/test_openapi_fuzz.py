@@ -42,7 +42,6 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 # operations x 3 passes, about two minutes on two cores
 # (TASKLOOM_FUZZ_EXAMPLES=50 for a deeper run by hand)
 EXAMPLES = int(os.environ.get("TASKLOOM_FUZZ_EXAMPLES", "5"))
-TIME_BUDGET_S = 180
 
 POOL = {
     "private_name": "fuzz",
@@ -218,5 +217,3 @@ def test_native_api_conforms_to_its_schema(fuzz_server: ServerProcess) -> None:
     print(f"{fuzz.runs} runs in {elapsed:.0f}s; statuses seen:", *seen, sep="\n  ")
     assert len(ops) > 100 and fuzz.runs > 250, (len(ops), fuzz.runs)
     assert not fuzz.failures, "\n\n".join(fuzz.failures)
-    if EXAMPLES <= 5:
-        assert elapsed < TIME_BUDGET_S * 2, f"the bounded run took {elapsed:.0f}s"

@@ -1,5 +1,5 @@
 """Crowd task creation: 100,000 tasks in synchronous batches of 5,000, each item checked
-against the project's input and output specs, through ``services.crowd.create_tasks`` on
+against the project's input and output specs, through ``services.crowd.tasks.create_many`` on
 SQLite; against a raw driver ``executemany`` of the same rows into the same table, without
 any checking, in the same run."""
 
@@ -57,11 +57,11 @@ def bench_taskloom(n: int, batch: int) -> float:
         with Platform(settings, workers=0, lock=None) as p:
             auth, crowd = p.services.auth, p.services.crowd
             scope = auth.scope(auth.authenticate(BENCH_KEY))
-            project = crowd.create_project(
+            project = crowd.projects.create(
                 scope,
                 {"public_name": "bench", "task_spec": {"input_spec": INPUT, "output_spec": OUTPUT}},
             )
-            pool = crowd.create_pool(
+            pool = crowd.pools.create(
                 scope,
                 {
                     "project_id": project["id"],
@@ -74,12 +74,12 @@ def bench_taskloom(n: int, batch: int) -> float:
             items = make_items(n, pool["id"])
             t = time.perf_counter()
             for start in range(0, n, batch):
-                out = crowd.create_tasks(scope, items[start : start + batch])
+                out = crowd.tasks.create_many(scope, items[start : start + batch])
                 assert not out["validation_errors"] and len(out["items"]) == len(
                     items[start : start + batch]
                 )
             dt = time.perf_counter() - t
-            assert len(crowd.list_tasks(scope, pool_id=pool["id"], limit=100_000)["data"]) == n
+            assert len(crowd.tasks.list(scope, pool_id=pool["id"], limit=100_000)["data"]) == n
     return dt
 
 

@@ -1,6 +1,6 @@
 """Crowd assignment issuing in a big pool: 100,000 tasks (overlap 3) on SQLite, in-process.
 
-50 workers take turns: each asks ``services.crowd.request_assignment`` for its next
+50 workers take turns: each asks ``services.crowd.issuing.request`` for its next
 assignment and answers it with ``submit_assignment``. Latency percentiles of both calls are
 taken in three windows: at the start, when half the pool is used up, and near the end
 (95 %). Between the windows the pool is fast-forwarded by writing, in bulk, the rows those
@@ -46,11 +46,11 @@ class Bench:
         self.crowd = p.services.crowd
         auth = p.services.auth
         self.scope = auth.scope(auth.authenticate(BENCH_KEY))
-        project = self.crowd.create_project(
+        project = self.crowd.projects.create(
             self.scope,
             {"public_name": "bench", "task_spec": {"input_spec": INPUT, "output_spec": OUTPUT}},
         )
-        self.pool = self.crowd.create_pool(
+        self.pool = self.crowd.pools.create(
             self.scope,
             {
                 "project_id": project["id"],
@@ -75,11 +75,11 @@ class Bench:
                 }
                 for i in range(start, min(n_tasks, start + 5_000))
             ]
-            out = self.crowd.create_tasks(self.scope, items, open_pool=True)
+            out = self.crowd.tasks.create_many(self.scope, items, open_pool=True)
             assert not out["validation_errors"]
         self.setup_s = time.perf_counter() - t
         self.workers = [
-            self.crowd.register_worker(self.scope, {"name": f"w{i}"})["id"]
+            self.crowd.workers.register(self.scope, {"name": f"w{i}"})["id"]
             for i in range(n_workers)
         ]
         self.turn = 0  # whose turn it is, across windows and fast-forwards
@@ -97,13 +97,13 @@ class Bench:
         self.turn += 1
         c0 = time.thread_time()
         t0 = time.perf_counter()
-        a = crowd.request_assignment(scope, worker, self.pool["id"])
+        a = crowd.issuing.request(scope, worker, self.pool["id"])
         t1 = time.perf_counter()
         if a is None:
             self.api_s += t1 - t0
             return False
         sols = [{"output_values": {"label": LABELS[self.turn % 3]}} for _ in a["tasks"]]
-        crowd.submit_assignment(scope, worker, a["id"], sols)
+        crowd.assignments.submit(scope, worker, a["id"], sols)
         t2 = time.perf_counter()
         c2 = time.thread_time()
         self.api_s += t2 - t0

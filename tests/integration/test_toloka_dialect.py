@@ -392,7 +392,7 @@ def test_user_skills_delete_and_id_paging(
     toloka: httpx.Client, services: Any, admin: Any, transport: Any
 ) -> None:
     scope = services.auth.scope(admin)
-    users = [services.crowd.register_worker(scope, {"name": f"w{i}"})["id"] for i in range(3)]
+    users = [services.crowd.workers.register(scope, {"name": f"w{i}"})["id"] for i in range(3)]
     skill = toloka.post(f"{V1}/skills", json={"name": "accuracy"}).json()
     for n, user in enumerate(users):
         r = toloka.put(

@@ -38,17 +38,17 @@ class AggregateParams(BaseModel):
 
 def run_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the crowd tasks of an asynchronous batch; log each item."""
-    return ctx.services.crowd.run_batch_create(ctx, params)
+    return ctx.services.crowd.operations.run_batch_create(ctx, params)
 
 
 def run_suite_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the task suites of an asynchronous batch; log each item."""
-    return ctx.services.crowd.run_suite_batch_create(ctx, params)
+    return ctx.services.crowd.operations.run_suite_batch_create(ctx, params)
 
 
 def run_aggregate(ctx: JobContext[Services], params: AggregateParams) -> dict[str, Any]:
     """Aggregate a pool's answers into one answer per task."""
-    return ctx.services.crowd.run_aggregate(ctx, params)
+    return ctx.services.crowd.aggregation.run(ctx, params)
 
 
 def register(registry: Registry) -> None:
@@ -58,7 +58,7 @@ def register(registry: Registry) -> None:
             BatchCreateParams,
             run_batch_create,
             "Create crowd tasks in the background (Toloka's TASK.BATCH_CREATE); the items "
-            "are stored with the job by services.crowd.submit_task_batch.",
+            "are stored with the job by services.crowd.operations.submit_tasks.",
         )
     )
     registry.register(
@@ -67,7 +67,7 @@ def register(registry: Registry) -> None:
             BatchCreateParams,
             run_suite_batch_create,
             "Create crowd task suites in the background (Toloka's TASK_SUITE.BATCH_CREATE); "
-            "the items are stored with the job by services.crowd.submit_suite_batch.",
+            "the items are stored with the job by services.crowd.operations.submit_suites.",
         )
     )
     registry.register(

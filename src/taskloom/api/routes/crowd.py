@@ -54,7 +54,7 @@ def page(out: dict[str, Any]) -> FastJSONResponse:
     responses=error_responses(body=True),
 )
 def create_project(body: ProjectCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.create_project(scope, body.sent()), 201)
+    return ok(services.crowd.projects.create(scope, body.sent()), 201)
 
 
 @router.get("/projects", response_model=answers.ProjectList, responses=error_responses())
@@ -65,12 +65,12 @@ def list_projects(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> FastJSONResponse:
-    return page(services.crowd.list_projects(scope, status=status, limit=limit, cursor=cursor))
+    return page(services.crowd.projects.list(scope, status=status, limit=limit, cursor=cursor))
 
 
 @router.get("/projects/{project_id}", response_model=answers.Project, responses=error_responses())
 def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_project(scope, project_id))
+    return ok(services.crowd.projects.get(scope, project_id))
 
 
 @router.patch(
@@ -81,7 +81,7 @@ def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> Fast
 def update_project(
     project_id: str, body: ProjectUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.update_project(scope, project_id, body.sent()))
+    return ok(services.crowd.projects.update(scope, project_id, body.sent()))
 
 
 @router.post(
@@ -90,7 +90,7 @@ def update_project(
     responses=error_responses(409),
 )
 def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.archive_project(scope, project_id))
+    return ok(services.crowd.projects.archive(scope, project_id))
 
 
 # -- pools -------------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> 
     responses=error_responses(409, body=True),
 )
 def create_pool(body: PoolCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.create_pool(scope, body.sent()), 201)
+    return ok(services.crowd.pools.create(scope, body.sent()), 201)
 
 
 @router.get("/pools", response_model=answers.PoolList, responses=error_responses())
@@ -116,7 +116,7 @@ def list_pools(
     cursor: str | None = None,
 ) -> FastJSONResponse:
     return page(
-        services.crowd.list_pools(
+        services.crowd.pools.list(
             scope, project_id=project_id, status=status, limit=limit, cursor=cursor
         )
     )
@@ -124,7 +124,7 @@ def list_pools(
 
 @router.get("/pools/{pool_id}", response_model=answers.Pool, responses=error_responses())
 def get_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_pool(scope, pool_id))
+    return ok(services.crowd.pools.get(scope, pool_id))
 
 
 @router.patch(
@@ -133,7 +133,7 @@ def get_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONRe
 def update_pool(
     pool_id: str, body: PoolUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.update_pool(scope, pool_id, body.sent()))
+    return ok(services.crowd.pools.update(scope, pool_id, body.sent()))
 
 
 @router.post(
@@ -141,7 +141,7 @@ def update_pool(
 )
 def open_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now OPEN; ``changed`` is false when it already was."""
-    pool, changed = services.crowd.open_pool(scope, pool_id)
+    pool, changed = services.crowd.pools.open(scope, pool_id)
     return ok({**pool, "changed": changed})
 
 
@@ -150,7 +150,7 @@ def open_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONR
 )
 def close_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now CLOSED; ``changed`` is false when it already was."""
-    pool, changed = services.crowd.close_pool(scope, pool_id)
+    pool, changed = services.crowd.pools.close(scope, pool_id)
     return ok({**pool, "changed": changed})
 
 
@@ -161,7 +161,7 @@ def close_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSON
 )
 def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """The pool, now ARCHIVED; ``changed`` is false when it already was."""
-    pool, changed = services.crowd.archive_pool(scope, pool_id)
+    pool, changed = services.crowd.pools.archive(scope, pool_id)
     return ok({**pool, "changed": changed})
 
 
@@ -175,7 +175,7 @@ def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJS
     responses=error_responses(body=True),
 )
 def create_skill(body: SkillCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.create_skill(scope, body.sent()), 201)
+    return ok(services.crowd.skills.create(scope, body.sent()), 201)
 
 
 @router.get("/skills", response_model=answers.SkillList, responses=error_responses())
@@ -186,17 +186,17 @@ def list_skills(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> FastJSONResponse:
-    return page(services.crowd.list_skills(scope, name=name, limit=limit, cursor=cursor))
+    return page(services.crowd.skills.list(scope, name=name, limit=limit, cursor=cursor))
 
 
 @router.get("/skills/{skill_id}", response_model=answers.Skill, responses=error_responses())
 def get_skill(skill_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_skill(scope, skill_id))
+    return ok(services.crowd.skills.get(scope, skill_id))
 
 
 @router.put("/user-skills", response_model=answers.UserSkill, responses=error_responses(body=True))
 def set_user_skill(body: UserSkillSet, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.set_user_skill(scope, body.skill_id, body.user_id, body.value))
+    return ok(services.crowd.skills.set_user_skill(scope, body.skill_id, body.user_id, body.value))
 
 
 @router.delete("/user-skills/{user_skill_id}", status_code=204, responses=error_responses())
@@ -209,7 +209,7 @@ def delete_user_skill(user_skill_id: str, scope: ScopeDep, services: ServicesDep
             code="user_skill_not_found",
             field="user_skill_id",
         )
-    services.crowd.delete_user_skill(scope, skill_id, user_id)
+    services.crowd.skills.delete_user_skill(scope, skill_id, user_id)
     return Response(status_code=204)
 
 
@@ -223,7 +223,7 @@ def list_user_skills(
     cursor: str | None = None,
 ) -> FastJSONResponse:
     return page(
-        services.crowd.list_user_skills(
+        services.crowd.skills.list_user_skills(
             scope, skill_id=skill_id, user_id=user_id, limit=limit, cursor=cursor
         )
     )
@@ -238,7 +238,7 @@ def list_user_skills(
     responses=error_responses(),
 )
 def get_operation(operation_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_operation(scope, operation_id))
+    return ok(services.crowd.operations.get(scope, operation_id))
 
 
 @router.get(
@@ -248,7 +248,7 @@ def get_operation(operation_id: str, scope: ScopeDep, services: ServicesDep) -> 
 )
 def operation_log(operation_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """One entry per input item: ``{type, success, input, output}``."""
-    log = services.crowd.operation_log(scope, operation_id)
+    log = services.crowd.operations.log(scope, operation_id)
     return ok({"data": log, "count": len(log), "cursor": None})
 
 
@@ -270,7 +270,7 @@ def list_assignments(
 ) -> FastJSONResponse:
     """Oldest first; ``user_id`` is the worker's id."""
     return page(
-        services.crowd.list_assignments(
+        services.crowd.assignments.list(
             scope,
             pool_id=pool_id,
             status=status,
@@ -288,7 +288,7 @@ def list_assignments(
     responses=error_responses(),
 )
 def get_assignment(assignment_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_assignment(scope, assignment_id))
+    return ok(services.crowd.assignments.get(scope, assignment_id))
 
 
 @router.patch(
@@ -301,7 +301,7 @@ def review_assignment(
 ) -> FastJSONResponse:
     """Accept or reject a submitted assignment: ``{status, public_comment}``."""
     return ok(
-        services.crowd.review_assignment(scope, assignment_id, body.status, body.public_comment)
+        services.crowd.assignments.review(scope, assignment_id, body.status, body.public_comment)
     )
 
 
@@ -326,9 +326,9 @@ def aggregate(body: Aggregation, scope: ScopeDep, services: ServicesDep) -> Fast
         "answer_weight_skill_id": body.answer_weight_skill_id,
     }
     if body.pool_id is not None and body.task_id is None:
-        return ok(services.crowd.aggregate_pool(scope, body.pool_id, **kw), 202)
+        return ok(services.crowd.aggregation.aggregate_pool(scope, body.pool_id, **kw), 202)
     if body.task_id is not None and body.pool_id is None:
-        return ok(services.crowd.aggregate_task(scope, body.task_id, **kw), 200)
+        return ok(services.crowd.aggregation.aggregate_task(scope, body.task_id, **kw), 200)
     raise Invalid(
         "give pool_id (a job over the pool) or task_id (one task now), not both",
         field="pool_id" if body.pool_id is None else "task_id",
@@ -348,4 +348,4 @@ def aggregation_results(
     cursor: str | None = None,
 ) -> FastJSONResponse:
     """``[{pool_id, task_id, output_values, confidence}]`` in task order, paged."""
-    return page(services.crowd.aggregated_results(scope, job_id, limit=limit, cursor=cursor))
+    return page(services.crowd.aggregation.results(scope, job_id, limit=limit, cursor=cursor))

@@ -211,7 +211,7 @@ async def _create_tasks(
     crowd = services.crowd
     if async_mode:
         job = await run_in_threadpool(
-            crowd.submit_task_batch,
+            crowd.operations.submit_tasks,
             scope,
             items,
             allow_defaults=allow_defaults,
@@ -223,7 +223,7 @@ async def _create_tasks(
     if one:
         try:
             task = await run_in_threadpool(
-                crowd.create_task,
+                crowd.tasks.create,
                 scope,
                 items[0],
                 allow_defaults=allow_defaults,
@@ -236,7 +236,7 @@ async def _create_tasks(
             raise mapped from exc
         return ok(task, 201)
     out = await run_in_threadpool(
-        crowd.create_tasks,
+        crowd.tasks.create_many,
         scope,
         items,
         allow_defaults=allow_defaults,
@@ -260,7 +260,7 @@ def list_tasks(
 ) -> FastJSONResponse:
     """Tasks in creation order (or ``sort``), paged with ``cursor``."""
     return page(
-        services.crowd.list_tasks(
+        services.crowd.tasks.list(
             scope,
             pool_id=pool_id,
             overlap=overlap,
@@ -275,7 +275,7 @@ def list_tasks(
 
 @router.get("/tasks/{task_id}", response_model=answers.Task, responses=error_responses())
 def get_task(task_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_task(scope, task_id))
+    return ok(services.crowd.tasks.get(scope, task_id))
 
 
 @router.patch(
@@ -284,7 +284,7 @@ def get_task(task_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONRe
 def update_task(
     task_id: str, body: TaskUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.update_task(scope, task_id, body.sent()))
+    return ok(services.crowd.tasks.update(scope, task_id, body.sent()))
 
 
 @router.patch(
@@ -295,7 +295,7 @@ def update_task(
 def set_overlap_or_min(
     task_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.set_overlap_or_min(scope, task_id, body.overlap))
+    return ok(services.crowd.tasks.set_overlap_or_min(scope, task_id, body.overlap))
 
 
 # -- task suites -------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ async def create_task_suites(
     try:
         if async_mode:
             job = await run_in_threadpool(
-                crowd.submit_suite_batch,
+                crowd.operations.submit_suites,
                 scope,
                 items,
                 allow_defaults=allow_defaults,
@@ -340,7 +340,7 @@ async def create_task_suites(
             )
             return ok(job, 202)
         out = await run_in_threadpool(
-            crowd.create_task_suites,
+            crowd.suites.create_many,
             scope,
             items,
             allow_defaults=allow_defaults,
@@ -362,14 +362,14 @@ def list_task_suites(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> FastJSONResponse:
-    return page(services.crowd.list_task_suites(scope, pool_id=pool_id, limit=limit, cursor=cursor))
+    return page(services.crowd.suites.list(scope, pool_id=pool_id, limit=limit, cursor=cursor))
 
 
 @router.get(
     "/task-suites/{suite_id}", response_model=answers.TaskSuite, responses=error_responses()
 )
 def get_task_suite(suite_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.get_task_suite(scope, suite_id))
+    return ok(services.crowd.suites.get(scope, suite_id))
 
 
 @router.patch(
@@ -386,7 +386,7 @@ def update_task_suite(
 ) -> FastJSONResponse:
     """``overlap``, ``infinite_overlap``, ``issuing_order_override``; the suite's tasks follow
     its overlap. ``open_pool=true`` opens its pool when it is closed."""
-    out = services.crowd.update_task_suite(scope, suite_id, body.sent(), open_pool=open_pool)
+    out = services.crowd.suites.update(scope, suite_id, body.sent(), open_pool=open_pool)
     return ok(out)
 
 
@@ -398,4 +398,4 @@ def update_task_suite(
 def set_suite_overlap_or_min(
     suite_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.set_suite_overlap_or_min(scope, suite_id, body.overlap))
+    return ok(services.crowd.suites.set_overlap_or_min(scope, suite_id, body.overlap))

@@ -76,7 +76,7 @@ async def get_worker(
             code="unauthorized",
         )
     services: Services = request.app.state.platform.services
-    scope, worker_id = await run_in_threadpool(services.crowd.worker_scope, token)
+    scope, worker_id = await run_in_threadpool(services.crowd.workers.scope_of, token)
     return WorkerCaller(scope, worker_id)
 
 
@@ -89,8 +89,8 @@ def _issued(crowd: Any, scope: Scope, assignment: dict[str, Any] | None) -> Resp
     if assignment is None:
         return Response(status_code=204)
     if "task_spec" not in assignment:
-        pool = crowd.get_pool(scope, assignment["pool_id"])
-        project = crowd.get_project(scope, pool["project_id"])
+        pool = crowd.pools.get(scope, assignment["pool_id"])
+        project = crowd.projects.get(scope, pool["project_id"])
         assignment = {**assignment, "task_spec": project["task_spec"]}
     return ok(assignment, 201)
 
@@ -111,12 +111,12 @@ def _pools_for_worker(crowd: Any, scope: Scope, worker_id: str, limit: int) -> l
     the project's public name and instructions, not the requester's settings."""
     projects: dict[str, dict[str, Any]] = {}
     out = []
-    for pool in crowd.list_pools(scope, status="OPEN", limit=limit)["data"]:
-        if crowd.is_banned(scope, worker_id, pool["id"]):
+    for pool in crowd.pools.list(scope, status="OPEN", limit=limit)["data"]:
+        if crowd.issuing.is_banned(scope, worker_id, pool["id"]):
             continue
         pid = pool["project_id"]
         if pid not in projects:
-            projects[pid] = crowd.get_project(scope, pid)
+            projects[pid] = crowd.projects.get(scope, pid)
         project = projects[pid]
         shown = {k: pool[k] for k in _POOL_FOR_WORKER if pool.get(k) is not None}
         shown.setdefault("public_description", project.get("public_description"))
@@ -142,7 +142,7 @@ _204: dict[int | str, dict[str, Any]] = {
 )
 def register_worker(body: WorkerCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """A worker of this app; the answer holds its ``token``, shown this once."""
-    return ok(services.crowd.register_worker(scope, body.sent()), 201)
+    return ok(services.crowd.workers.register(scope, body.sent()), 201)
 
 
 @router.post(
@@ -156,7 +156,7 @@ def request_assignment(
 ) -> Response:
     """The worker's next assignment in the pool (201), or 204 when none is left for them."""
     crowd = services.crowd
-    return _issued(crowd, scope, crowd.request_assignment(scope, worker_id, body.pool_id))
+    return _issued(crowd, scope, crowd.issuing.request(scope, worker_id, body.pool_id))
 
 
 @router.post(
@@ -173,7 +173,7 @@ def submit_assignment(
 ) -> FastJSONResponse:
     """One ``{output_values}`` per task of the assignment, in the assignment's order."""
     solutions = [s.sent() for s in body.solutions]
-    return ok(services.crowd.submit_assignment(scope, worker_id, assignment_id, solutions))
+    return ok(services.crowd.assignments.submit(scope, worker_id, assignment_id, solutions))
 
 
 @router.post(
@@ -184,7 +184,7 @@ def submit_assignment(
 def skip_assignment(
     worker_id: str, assignment_id: str, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.skip_assignment(scope, worker_id, assignment_id))
+    return ok(services.crowd.assignments.skip(scope, worker_id, assignment_id))
 
 
 # -- the worker's own token --------------------------------------------------------------------
@@ -195,7 +195,7 @@ def me(caller: WorkerDep, services: ServicesDep, limit: Limit = 100) -> FastJSON
     """``{worker, pools}``: who the token is, and the open pools of its app that quality
     control has not closed to them (``public_name`` is the project's)."""
     crowd, scope, wid = services.crowd, caller.scope, caller.worker_id
-    worker = crowd.get_worker(scope, wid)
+    worker = crowd.workers.get(scope, wid)
     return ok({"worker": worker, "pools": _pools_for_worker(crowd, scope, wid, limit)})
 
 
@@ -211,7 +211,7 @@ def my_next_assignment(
 ) -> Response:
     """The worker's next assignment in the pool (201, with ``task_spec``), or 204."""
     crowd, scope = services.crowd, caller.scope
-    return _issued(crowd, scope, crowd.request_assignment(scope, caller.worker_id, body.pool_id))
+    return _issued(crowd, scope, crowd.issuing.request(scope, caller.worker_id, body.pool_id))
 
 
 @router.post(
@@ -224,7 +224,7 @@ def my_submit(
 ) -> FastJSONResponse:
     solutions = [s.sent() for s in body.solutions]
     return ok(
-        services.crowd.submit_assignment(caller.scope, caller.worker_id, assignment_id, solutions)
+        services.crowd.assignments.submit(caller.scope, caller.worker_id, assignment_id, solutions)
     )
 
 
@@ -234,4 +234,4 @@ def my_submit(
     responses=error_responses(404, 409, scope=False),
 )
 def my_skip(assignment_id: str, caller: WorkerDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.skip_assignment(caller.scope, caller.worker_id, assignment_id))
+    return ok(services.crowd.assignments.skip(caller.scope, caller.worker_id, assignment_id))

@@ -2,7 +2,7 @@
 submitted answers (``crowd/aggregation.py`` holds the algorithms).
 
 ``aggregate_pool`` is a job (kind ``crowd_aggregate``) whose results are stored per job and
-paged by ``aggregated_results``; ``aggregate_task`` answers at once. A retried job deletes
+paged by ``results``; ``aggregate_task`` answers at once. A retried job deletes
 what an earlier attempt of it wrote before writing again.
 """
 
@@ -17,10 +17,6 @@ from taskloom.crowd import aggregation as algo
 from taskloom.errors import Invalid, NotFound
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
-    Base,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     pool_row,
     project_row,
     skill_row,
@@ -33,14 +29,19 @@ from taskloom.store.crowd_tables import (
     crowd_tasks,
     crowd_user_skills,
 )
+from taskloom.store.paging import CursorFormat, check_limit, page
 
 if TYPE_CHECKING:
     from taskloom.crowd.spec import Spec
     from taskloom.jobs.context import JobContext
+    from taskloom.jobs.engine import JobEngine
     from taskloom.jobs.records import Job
+    from taskloom.services.crowd.projects import Specs
+    from taskloom.store.engine import Store
 
 METHODS = ("majority_vote", "dawid_skene", "skill_weighted")
 _WRITE_CHUNK = 5_000
+CURSOR = CursorFormat("crowd_aggregated", int)
 
 
 def _finite_options(spec: Spec, fields: list[str]) -> int | None:
@@ -57,7 +58,14 @@ def _finite_options(spec: Spec, fields: list[str]) -> int | None:
     return y
 
 
-class AggregationMixin(Base):
+class Aggregation:
+    """Aggregating a pool (a job) or one task (now), and the results of a job."""
+
+    def __init__(self, store: Store, jobs: JobEngine, specs: Specs) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.specs = specs
+
     def _aggregation_args(
         self, conn: Connection, scope: Scope, pool: Any, method: Any, fields: Any, skill_id: Any
     ) -> tuple[list[str], str | None]:
@@ -66,7 +74,7 @@ class AggregationMixin(Base):
                 f"method is one of {', '.join(METHODS)}", code="value_not_allowed", field="method"
             )
         project = project_row(conn, scope, pool.project_id)
-        _, out = self.specs(project)  # type: ignore[attr-defined]
+        _, out = self.specs.of(project)
         if fields is None:
             fields = list(out.fields)
         if not isinstance(fields, list) or not fields:
@@ -103,7 +111,7 @@ class AggregationMixin(Base):
         answer_weight_skill_id: str | None = None,
     ) -> Job:
         """A job that aggregates every task of the pool; read its results with
-        ``aggregated_results(job id)``."""
+        ``results(job id)``."""
         with self.store.read() as conn:
             pool = pool_row(conn, scope, pool_id)
             fields, skill_id = self._aggregation_args(
@@ -151,10 +159,10 @@ class AggregationMixin(Base):
             for r in conn.execute(select(t.c.user_id, t.c.value).where(t.c.skill_id == skill_id))
         }
         project = project_row(conn, scope, pool.project_id)
-        _, out = self.specs(project)  # type: ignore[attr-defined]
+        _, out = self.specs.of(project)
         return algo.skill_weighted(answers, skills, n_options=_finite_options(out, fields))
 
-    def run_aggregate(self, ctx: JobContext, params: Any) -> dict[str, Any]:
+    def run(self, ctx: JobContext, params: Any) -> dict[str, Any]:
         """The body of a ``crowd_aggregate`` job."""
         scope = ctx.scope
         ctx.progress(1.0, "reading answers")
@@ -229,11 +237,11 @@ class AggregationMixin(Base):
             "output_values": json.loads(str(key)),
         }
 
-    def aggregated_results(
+    def results(
         self, scope: Scope, job_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         """The results of an aggregation job, in task order: ``{data, cursor}``."""
-        check_limit(limit, 100_000)
+        check_limit(limit, most=100_000)
         job = self.jobs.get(scope, job_id)
         if job["kind"] != AGGREGATE_KIND:
             raise NotFound(
@@ -241,14 +249,12 @@ class AggregationMixin(Base):
             )
         t = crowd_aggregated
         q = select(t).where(t.c.job_id == job["id"])
-        if cursor:
-            (last,) = decode_cursor(cursor, 1)
-            q = q.where(t.c.position > last)
+        key = CURSOR.decode(cursor)
+        if key is not None:
+            q = q.where(t.c.position > key[0])
         q = q.order_by(t.c.position).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
+            rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.position,))
         return {
             "data": [
                 {
@@ -259,5 +265,5 @@ class AggregationMixin(Base):
                 }
                 for r in rows
             ],
-            "cursor": encode_cursor(rows[-1].position) if more else None,
+            "cursor": nxt,
         }

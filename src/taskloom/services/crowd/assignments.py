@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
@@ -19,23 +19,27 @@ from taskloom.scope import Scope
 from taskloom.services.crowd import quality
 from taskloom.services.crowd.common import (
     assignment_row,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     pool_row,
     project_row,
 )
-from taskloom.services.crowd.issuing import IssuingMixin
-from taskloom.services.crowd.overlap import SCORED
+from taskloom.services.crowd.overlap import SCORED, grow_overlap
 from taskloom.store.crowd_tables import (
     crowd_answers,
     crowd_assignments,
     crowd_bans,
     crowd_tasks,
 )
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
 
+if TYPE_CHECKING:
+    from taskloom.services.crowd.issuing import Issuing
+    from taskloom.services.crowd.projects import Specs
+    from taskloom.services.crowd.workers import Skills
+    from taskloom.store.engine import Store
+
 STATUSES = ("ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED")
+CURSOR = CursorFormat("crowd_assignments", int)
 
 _t, _a = crowd_tasks, crowd_answers
 _TASKS = select(_t.c.id, _t.c.kind, _t.c.known_solutions, _t.c.input_values).where(
@@ -58,10 +62,55 @@ def _due(row: Any, now: datetime) -> bool:
     return row.status == "ACTIVE" and row.expires_at is not None and row.expires_at < now
 
 
-class AssignmentsMixin(IssuingMixin):
+def _check_solutions(out_spec: Any, solutions: Any, n: int) -> list[dict[str, Any]]:
+    if not isinstance(solutions, list):
+        raise Invalid("solutions is a list, one per task", code="ARRAY_EXPECTED", field="solutions")
+    if len(solutions) != n:
+        raise Invalid(
+            f"this assignment has {n} tasks: send {n} solutions, in the order of its tasks",
+            code="solutions_count_mismatch",
+            field="solutions",
+        )
+    errors: dict[str, dict[str, str]] = {}
+    clean = []
+    for i, sol in enumerate(solutions):
+        path = f"solutions.{i}"
+        if not isinstance(sol, dict):
+            errors[path] = {"code": "OBJECT_EXPECTED", "message": "An object is expected"}
+            continue
+        for key in sol:
+            if key != "output_values":
+                errors.setdefault(
+                    f"{path}.{key}",
+                    {"code": "VALUE_NOT_ALLOWED", "message": "This field is not allowed here"},
+                )
+        for e in out_spec.validate(sol.get("output_values"), prefix=f"{path}.output_values"):
+            errors.setdefault(e.path, {"code": e.code, "message": e.message})
+        clean.append({"output_values": sol.get("output_values")})
+    if errors:
+        path, err = next(iter(errors.items()))
+        raise Invalid(
+            f"{path}: {err['message']}",
+            code=err["code"],
+            field=path,
+            details={"validation_errors": errors},
+        )
+    return clean
+
+
+class Assignments:
+    """Reading assignments, the worker's answers and the requester's review; issuing is
+    :class:`Issuing`'s."""
+
+    def __init__(self, store: Store, specs: Specs, issuing: Issuing, skills: Skills) -> None:
+        self.store = store
+        self.specs = specs
+        self.issuing = issuing
+        self.skills = skills
+
     # -- reading -----------------------------------------------------------------------------
 
-    def get_assignment(self, scope: Scope, assignment_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, assignment_id: str) -> dict[str, Any]:
         """One assignment; an ACTIVE one past its time is expired first (and its overlap
         given back), so nobody is shown ACTIVE an assignment that can no longer be
         submitted."""
@@ -69,31 +118,14 @@ class AssignmentsMixin(IssuingMixin):
         with self.store.read() as conn:
             row = assignment_row(conn, scope, assignment_id)
             if not _due(row, now):
-                return self._public(conn, row)
+                return self.issuing.public(conn, row)
         with self.store.write() as conn:
             row = assignment_row(conn, scope, assignment_id, lock=True)
-            if _due(row, now) and self._release(conn, row, "EXPIRED", now):
+            if _due(row, now) and self.issuing.release(conn, row, "EXPIRED", now):
                 row = assignment_row(conn, scope, assignment_id)
-            return self._public(conn, row)
+            return self.issuing.public(conn, row)
 
-    def _expire_due(self, scope: Scope, pool_id: str | None, now: datetime) -> None:
-        """Expire the app's (or the pool's) ACTIVE assignments past their time: a read
-        finds them (an index holds the ACTIVE ones by expiry); only if there are any, a
-        write expires them."""
-        t = crowd_assignments
-        q = select(t).where(
-            t.c.app_id == scope.app_id, t.c.status == "ACTIVE", t.c.expires_at < now
-        )
-        if pool_id is not None:
-            q = q.where(t.c.pool_id == pool_id)
-        with self.store.read() as conn:
-            if conn.execute(q.limit(1)).first() is None:
-                return
-        with self.store.write() as conn:
-            for row in conn.execute(q).all():
-                self._release(conn, row, "EXPIRED", now)
-
-    def list_assignments(
+    def list(
         self,
         scope: Scope,
         *,
@@ -105,8 +137,8 @@ class AssignmentsMixin(IssuingMixin):
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """Oldest first, paged: ``{data, cursor}``. ACTIVE assignments past their time are
-        expired first, as in ``get_assignment``."""
-        check_limit(limit, 100_000)
+        expired first, as in ``get``."""
+        check_limit(limit, most=100_000)
         t = crowd_assignments
         q = select(t).where(t.c.app_id == scope.app_id)
         if pool_id is not None:
@@ -120,17 +152,15 @@ class AssignmentsMixin(IssuingMixin):
         if task_id is not None:
             a = crowd_answers
             q = q.where(exists().where(a.c.assignment_id == t.c.id, a.c.task_id == task_id))
-        if cursor:
-            (last,) = decode_cursor(cursor, 1)
-            q = q.where(t.c.seq > last)
+        key = CURSOR.decode(cursor)
+        if key is not None:
+            q = q.where(t.c.seq > key[0])
         q = q.order_by(t.c.seq).limit(limit + 1)
-        self._expire_due(scope, pool_id, utcnow())
+        self.issuing.expire_due(scope, pool_id, utcnow())
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-            more = len(rows) > limit
-            rows = rows[:limit]
-            data = self._publics(conn, rows)
-        return {"data": data, "cursor": encode_cursor(rows[-1].seq) if more else None}
+            rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.seq,))
+            data = self.issuing.publics(conn, rows)
+        return {"data": data, "cursor": nxt}
 
     # -- the worker's answers ----------------------------------------------------------------
 
@@ -148,7 +178,7 @@ class AssignmentsMixin(IssuingMixin):
             )
         return row
 
-    def submit_assignment(
+    def submit(
         self, scope: Scope, worker_id: str, assignment_id: str, solutions: Any
     ) -> dict[str, Any]:
         """Answers, one ``{"output_values": {...}}`` per task in order, checked against the
@@ -158,7 +188,7 @@ class AssignmentsMixin(IssuingMixin):
             row = self._own(conn, scope, worker_id, assignment_id)
             expired = row.expires_at is not None and row.expires_at < now
             if expired:
-                self._release(conn, row, "EXPIRED", now)
+                self.issuing.release(conn, row, "EXPIRED", now)
             else:
                 return self._submit(conn, scope, row, solutions, now)
         raise Conflict(
@@ -172,8 +202,8 @@ class AssignmentsMixin(IssuingMixin):
     ) -> dict[str, Any]:
         pool = pool_row(conn, scope, row.pool_id)
         project = project_row(conn, scope, pool.project_id)
-        in_spec, out_spec = self.specs(project)  # type: ignore[attr-defined]
-        clean = self._check_solutions(out_spec, solutions, len(row.task_ids))
+        in_spec, out_spec = self.specs.of(project)
+        clean = _check_solutions(out_spec, solutions, len(row.task_ids))
         tasks = {t.id: t for t in conn.execute(_TASKS, {"ids": list(row.task_ids)})}
         status = "ACCEPTED" if pool.data.get("auto_accept_solutions") else "SUBMITTED"
         values: dict[str, Any] = {"status": status, "solutions": clean, "submitted_at": now}
@@ -205,47 +235,9 @@ class AssignmentsMixin(IssuingMixin):
         conn.execute(_ANSWER, answers)
         if golden and pool.data.get("quality_control"):
             self._apply_quality(conn, scope, pool, row.user_id, now)
-        self.grow_overlap(conn, pool, out_spec, row.task_ids)
+        grow_overlap(conn, pool, out_spec, row.task_ids)
         done = SimpleNamespace(**{**row._mapping, **values})
-        return self._public(conn, done, for_worker=True, tasks=tasks, spec=in_spec)
-
-    @staticmethod
-    def _check_solutions(out_spec: Any, solutions: Any, n: int) -> list[dict[str, Any]]:
-        if not isinstance(solutions, list):
-            raise Invalid(
-                "solutions is a list, one per task", code="ARRAY_EXPECTED", field="solutions"
-            )
-        if len(solutions) != n:
-            raise Invalid(
-                f"this assignment has {n} tasks: send {n} solutions, in the order of its tasks",
-                code="solutions_count_mismatch",
-                field="solutions",
-            )
-        errors: dict[str, dict[str, str]] = {}
-        clean = []
-        for i, sol in enumerate(solutions):
-            path = f"solutions.{i}"
-            if not isinstance(sol, dict):
-                errors[path] = {"code": "OBJECT_EXPECTED", "message": "An object is expected"}
-                continue
-            for key in sol:
-                if key != "output_values":
-                    errors.setdefault(
-                        f"{path}.{key}",
-                        {"code": "VALUE_NOT_ALLOWED", "message": "This field is not allowed here"},
-                    )
-            for e in out_spec.validate(sol.get("output_values"), prefix=f"{path}.output_values"):
-                errors.setdefault(e.path, {"code": e.code, "message": e.message})
-            clean.append({"output_values": sol.get("output_values")})
-        if errors:
-            path, err = next(iter(errors.items()))
-            raise Invalid(
-                f"{path}: {err['message']}",
-                code=err["code"],
-                field=path,
-                details={"validation_errors": errors},
-            )
-        return clean
+        return self.issuing.public(conn, done, for_worker=True, tasks=tasks, spec=in_spec)
 
     def _apply_quality(
         self, conn: Connection, scope: Scope, pool: Any, worker_id: str, now: datetime
@@ -274,7 +266,7 @@ class AssignmentsMixin(IssuingMixin):
                 )
                 self._ban(conn, scope, worker_id, *target, params.get("private_comment"), now)
             elif kind == "SET_SKILL":
-                self._put_user_skill(  # type: ignore[attr-defined]
+                self.skills.put_user_skill(
                     conn, scope, params["skill_id"], worker_id, float(params["skill_value"])
                 )
             else:
@@ -284,7 +276,7 @@ class AssignmentsMixin(IssuingMixin):
                     else "incorrect_rate"
                 ]
                 if rate is not None:
-                    self._put_user_skill(  # type: ignore[attr-defined]
+                    self.skills.put_user_skill(
                         conn, scope, params["skill_id"], worker_id, float(rate)
                     )
 
@@ -317,17 +309,19 @@ class AssignmentsMixin(IssuingMixin):
             },
         )
 
-    def skip_assignment(self, scope: Scope, worker_id: str, assignment_id: str) -> dict[str, Any]:
+    def skip(self, scope: Scope, worker_id: str, assignment_id: str) -> dict[str, Any]:
         """SKIPPED: the tasks go back to the pool for other workers (not to this one)."""
         now = utcnow()
         with self.store.write() as conn:
             row = self._own(conn, scope, worker_id, assignment_id)
-            self._release(conn, row, "SKIPPED", now)
-            return self._public(conn, assignment_row(conn, scope, assignment_id), for_worker=True)
+            self.issuing.release(conn, row, "SKIPPED", now)
+            return self.issuing.public(
+                conn, assignment_row(conn, scope, assignment_id), for_worker=True
+            )
 
     # -- the requester's review ----------------------------------------------------------------
 
-    def review_assignment(
+    def review(
         self, scope: Scope, assignment_id: str, status: str, public_comment: str | None = None
     ) -> dict[str, Any]:
         """Accept or reject a SUBMITTED assignment; a rejection gives the overlap back, so
@@ -355,7 +349,7 @@ class AssignmentsMixin(IssuingMixin):
                         field="status",
                     )
                 if status == "REJECTED":
-                    self._release(
+                    self.issuing.release(
                         conn, row, "REJECTED", now, frm="SUBMITTED", comment=public_comment
                     )
                 else:
@@ -372,4 +366,4 @@ class AssignmentsMixin(IssuingMixin):
                         .where(crowd_answers.c.assignment_id == row.id)
                         .values(status="ACCEPTED")
                     )
-            return self._public(conn, assignment_row(conn, scope, assignment_id))
+            return self.issuing.public(conn, assignment_row(conn, scope, assignment_id))

@@ -1,9 +1,7 @@
-"""What the crowd services share: ids, cursors, body checks, row lookups inside an app."""
+"""What the crowd services share: ids, raw SQL placeholders, body checks, row lookups."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import uuid
 from datetime import UTC, datetime
@@ -25,67 +23,27 @@ from taskloom.store.crowd_tables import (
 )
 
 if TYPE_CHECKING:
-    from taskloom.config import Settings
-    from taskloom.jobs.engine import JobEngine
     from taskloom.store.engine import Store
 
-MAX_LIMIT = 1000
 MAX_TEXT = 100_000
 
 
-class Base:
-    """State every crowd mixin reads."""
+def placeholders(store: Store) -> tuple[str, str]:
+    """(value, JSON value) placeholders of raw driver statements on this store's dialect."""
+    if store.dialect == "postgresql":
+        return "%s", "%s::jsonb"
+    return "?", "?"
 
-    def __init__(self, store: Store, settings: Settings, jobs: JobEngine) -> None:
-        self.store = store
-        self.settings = settings
-        self.jobs = jobs
-        self._pg = store.dialect == "postgresql"
-        self._ph = "%s" if self._pg else "?"
-        self._json_ph = "%s::jsonb" if self._pg else "?"
 
-    def _ts(self, now: datetime) -> Any:
-        """A timestamp as the driver takes it in raw ``executemany`` (see UTCDateTime)."""
-        if self._pg:
-            return now
-        return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def driver_ts(store: Store, now: datetime) -> Any:
+    """A timestamp as the driver takes it in raw ``executemany`` (see UTCDateTime)."""
+    if store.dialect == "postgresql":
+        return now
+    return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-# -- paging ------------------------------------------------------------------------------------
-
-
-def check_limit(limit: Any, hi: int = MAX_LIMIT) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= hi:
-        raise Invalid(f"limit is 1 to {hi}", code="invalid_limit", field="limit")
-    return limit
-
-
-def encode_cursor(*values: Any) -> str:
-    out = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(orjson.dumps(out)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, n: int) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = orjson.loads(raw)
-    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
-        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor") from exc
-    if not isinstance(values, list) or len(values) != n:
-        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor")
-    return values
-
-
-def cursor_time(value: Any) -> datetime:
-    try:
-        at = datetime.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise Invalid("not a cursor from this list", code="invalid_cursor", field="cursor") from exc
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # -- body checks -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, update
 
@@ -38,7 +38,6 @@ from taskloom.services.crowd.common import (
     pool_row,
     worker_row,
 )
-from taskloom.services.crowd.overlap import OverlapMixin
 from taskloom.services.crowd.pools import mixer_counts
 from taskloom.store.crowd_tables import (
     crowd_answers,
@@ -51,6 +50,10 @@ from taskloom.store.crowd_tables import (
     has_slots,
 )
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.services.crowd.projects import Specs
+    from taskloom.store.engine import Store
 
 STATUSES = ("ACTIVE", "SUBMITTED", "ACCEPTED", "REJECTED", "SKIPPED", "EXPIRED")
 _STAMP = {
@@ -130,12 +133,16 @@ def _allowed(row: Any, who: set[str]) -> bool:
     return not (row.unavailable_for and who.intersection(row.unavailable_for))
 
 
-class IssuingMixin(OverlapMixin):
-    """Issuing assignments and giving their overlap back."""
+class Issuing:
+    """Issuing assignments, showing them, and giving their overlap back."""
+
+    def __init__(self, store: Store, specs: Specs) -> None:
+        self.store = store
+        self.specs = specs
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _publics(
+    def publics(
         self,
         conn: Connection,
         rows: Sequence[Any],
@@ -198,11 +205,11 @@ class IssuingMixin(OverlapMixin):
     def _visible_specs(self, conn: Connection, pool_ids: set[str]) -> dict[str, Spec]:
         """pool id -> its project's input spec."""
         return {
-            r.pool_id: self.specs(r)[0]  # type: ignore[attr-defined]
+            r.pool_id: self.specs.of(r)[0]
             for r in conn.execute(_POOL_PROJECTS, {"ids": list(pool_ids)})
         }
 
-    def _public(
+    def public(
         self,
         conn: Connection,
         row: Any,
@@ -211,11 +218,11 @@ class IssuingMixin(OverlapMixin):
         tasks: Mapping[str, Any] | None = None,
         spec: Spec | None = None,
     ) -> dict[str, Any]:
-        return self._publics(conn, [row], for_worker=for_worker, tasks=tasks, spec=spec)[0]
+        return self.publics(conn, [row], for_worker=for_worker, tasks=tasks, spec=spec)[0]
 
     # -- giving overlap back -------------------------------------------------------------------
 
-    def _release(
+    def release(
         self,
         conn: Connection,
         row: Any,
@@ -257,9 +264,26 @@ class IssuingMixin(OverlapMixin):
             )
         return True
 
+    def expire_due(self, scope: Scope, pool_id: str | None, now: datetime) -> None:
+        """Expire the app's (or the pool's) ACTIVE assignments past their time: a read
+        finds them (an index holds the ACTIVE ones by expiry); only if there are any, a
+        write expires them."""
+        t = crowd_assignments
+        q = select(t).where(
+            t.c.app_id == scope.app_id, t.c.status == "ACTIVE", t.c.expires_at < now
+        )
+        if pool_id is not None:
+            q = q.where(t.c.pool_id == pool_id)
+        with self.store.read() as conn:
+            if conn.execute(q.limit(1)).first() is None:
+                return
+        with self.store.write() as conn:
+            for row in conn.execute(q).all():
+                self.release(conn, row, "EXPIRED", now)
+
     def _expire(self, conn: Connection, pool_id: str, now: datetime) -> int:
         rows = conn.execute(_DUE, {"pool_id": pool_id, "now": now}).all()
-        return sum(self._release(conn, r, "EXPIRED", now) for r in rows)
+        return sum(self.release(conn, r, "EXPIRED", now) for r in rows)
 
     # -- issuing -----------------------------------------------------------------------------
 
@@ -386,9 +410,7 @@ class IssuingMixin(OverlapMixin):
         stamps = dict.fromkeys(_STAMP.values())
         return SimpleNamespace(**values, **stamps)
 
-    def request_assignment(
-        self, scope: Scope, worker_id: str, pool_id: str
-    ) -> dict[str, Any] | None:
+    def request(self, scope: Scope, worker_id: str, pool_id: str) -> dict[str, Any] | None:
         """The worker's next assignment in an OPEN pool, or None when nothing is left for
         them. A worker with an ACTIVE assignment in the pool gets that one again."""
         now = utcnow()
@@ -408,7 +430,7 @@ class IssuingMixin(OverlapMixin):
                 active = self._issue(conn, scope, pool, worker, now)
                 if active is None:
                     return None
-            return self._public(conn, active, for_worker=True)
+            return self.public(conn, active, for_worker=True)
 
     def is_banned(self, scope: Scope, worker_id: str, pool_id: str) -> bool:
         """Whether quality control (or a requester) keeps this worker out of the pool."""

@@ -1,7 +1,7 @@
 """Asynchronous batches: Toloka's ``TASK.BATCH_CREATE`` and ``TASK_SUITE.BATCH_CREATE``
 operations as taskloom jobs (kinds ``crowd_batch_create`` and ``crowd_suite_batch_create``).
 
-``submit_task_batch`` / ``submit_suite_batch`` count the batch against the requester's rate
+``Operations.submit_tasks`` / ``submit_suites`` count the batch against the requester's rate
 limit (tasks sent; for suites, the tasks inside them), accept a job (idempotency key =
 ``operation_id``), store the items in ``crowd_operation_items`` and only then queue the job,
 so a worker that dies mid-way leaves a job the reaper re-queues with its items still there.
@@ -20,14 +20,19 @@ from sqlalchemy import and_, func, select
 
 from taskloom.errors import Conflict, Invalid, JobFailed, NotFound
 from taskloom.scope import Scope
-from taskloom.services.crowd.common import Base
+from taskloom.services.crowd.common import placeholders
 from taskloom.services.crowd.tasks import check_items
 from taskloom.store.crowd_tables import crowd_operation_items
 from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
+    from taskloom.jobs.engine import JobEngine
     from taskloom.jobs.records import Job
+    from taskloom.services.crowd.ratelimit import RateLimit
+    from taskloom.services.crowd.suites import Suites
+    from taskloom.services.crowd.tasks import Tasks
+    from taskloom.store.engine import Store
 
 BATCH_KIND = "crowd_batch_create"
 SUITE_BATCH_KIND = "crowd_suite_batch_create"
@@ -76,7 +81,19 @@ def _chunks(units: list[_Unit]) -> Iterator[list[_Unit]]:
         yield chunk
 
 
-class OperationsMixin(Base):
+class Operations:
+    """Batch operations: accepting them (jobs), running them, their log."""
+
+    def __init__(
+        self, store: Store, jobs: JobEngine, tasks: Tasks, suites: Suites, rates: RateLimit
+    ) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.tasks = tasks
+        self.suites = suites
+        self.rates = rates
+        self._ph, self._json_ph = placeholders(store)
+
     # -- the API side ------------------------------------------------------------------------
 
     def _find_job(self, scope: Scope, op_id: Any) -> Job:
@@ -90,12 +107,12 @@ class OperationsMixin(Base):
             )
         return job
 
-    def get_operation(self, scope: Scope, op_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, op_id: str) -> dict[str, Any]:
         """The job, plus ``details`` (the counts of a batch) once it has them."""
         job = self._find_job(scope, op_id)
         return {**job, "details": details_of(job)}
 
-    def submit_task_batch(
+    def submit_tasks(
         self,
         scope: Scope,
         items: Any,
@@ -119,7 +136,7 @@ class OperationsMixin(Base):
             operation_id=operation_id,
         )
 
-    def submit_suite_batch(
+    def submit_suites(
         self,
         scope: Scope,
         items: Any,
@@ -129,7 +146,7 @@ class OperationsMixin(Base):
         open_pool: bool = False,
         operation_id: str | None = None,
     ) -> dict[str, Any]:
-        """``submit_task_batch`` for task suites (a job of kind ``crowd_suite_batch_create``);
+        """``submit_tasks`` for task suites (a job of kind ``crowd_suite_batch_create``);
         the rate limit counts the tasks inside the suites (at least one per item)."""
         items = check_items(items, "task suites")
         tasks = sum(
@@ -174,7 +191,7 @@ class OperationsMixin(Base):
             raise Invalid("the items are not JSON", field="items") from exc
         now = utcnow()
         with self.store.write() as conn:
-            self.consume_rate(conn, scope, n_tasks, now)  # type: ignore[attr-defined]
+            self.rates.consume(conn, scope, n_tasks, now)
         params = {
             "requester_id": scope.user_id,
             "allow_defaults": bool(allow_defaults),
@@ -221,7 +238,7 @@ class OperationsMixin(Base):
             job = self.jobs.enqueue(scope, job["id"])
         return {**job, "details": details_of(job)}
 
-    def operation_log(self, scope: Scope, op_id: str) -> list[dict[str, Any]]:
+    def log(self, scope: Scope, op_id: str) -> list[dict[str, Any]]:
         """One entry per item the operation has handled: ``{type, success, input, output}``."""
         job = self._find_job(scope, op_id)
         t = crowd_operation_items
@@ -266,17 +283,13 @@ class OperationsMixin(Base):
         """``(units, errors by position)``: a unit is one valid item ready to insert."""
         now = utcnow()
         if kind == BATCH_KIND:
-            rows, created, errors = self.prepare_tasks(  # type: ignore[attr-defined]
-                scope, items, pools, allow_defaults, now
-            )
+            rows, created, errors = self.tasks.prepare(scope, items, pools, allow_defaults, now)
             units = [
                 _Unit(pos, row[0], None, [row])
                 for row, pos in zip(rows, created, strict=True)  # created: positions, in order
             ]
             return units, errors
-        ready, errors = self.prepare_suites(  # type: ignore[attr-defined]
-            scope, items, pools, allow_defaults, now
-        )
+        ready, errors = self.suites.prepare(scope, items, pools, allow_defaults, now)
         return [_Unit(pos, suite["id"], suite, rows) for pos, suite, rows in ready], errors
 
     def _run_batch(self, ctx: JobContext, params: Any, kind: str) -> dict[str, Any]:
@@ -289,7 +302,7 @@ class OperationsMixin(Base):
                 .where(t.c.job_id == job_id, t.c.success.is_(None))
                 .order_by(t.c.idx)
             ).all()
-            pools = self.pool_infos(conn, scope, [r.input for r in pending])  # type: ignore[attr-defined]
+            pools = self.tasks.pool_infos(conn, scope, [r.input for r in pending])
         what = "task suites" if kind == SUITE_BATCH_KIND else "tasks"
         id_key = _CREATES[kind][1]
         ctx.progress(1.0, f"checking {len(pending)} {what}")
@@ -319,13 +332,13 @@ class OperationsMixin(Base):
             )
             chunk_used = {u.rows[0][2] if u.suite is None else u.suite["pool_id"] for u in chunk}
             with self.store.write() as conn:
-                self.recheck_pools(conn, scope, chunk_used)  # type: ignore[attr-defined]
+                self.tasks.recheck_pools(conn, scope, chunk_used)
                 if kind == BATCH_KIND:
-                    self.insert_task_rows(conn, [u.rows[0] for u in chunk])  # type: ignore[attr-defined]
+                    self.tasks.insert_rows(conn, [u.rows[0] for u in chunk])
                 else:
-                    self.insert_suites(  # type: ignore[attr-defined]
+                    self.suites.insert(
                         conn,
-                        [u.suite for u in chunk],
+                        [u.suite for u in chunk if u.suite is not None],
                         [row for u in chunk for row in u.rows],
                     )
                 self._log_items(
@@ -337,7 +350,7 @@ class OperationsMixin(Base):
             done += len(chunk)
         if params.open_pool and used:
             with self.store.write() as conn:
-                self.open_closed_pools(conn, used)  # type: ignore[attr-defined]
+                self.tasks.open_closed_pools(conn, used)
         return {"details": self._details(job_id, params.total_count)}
 
     def _details(self, job_id: str, total: int) -> dict[str, int]:

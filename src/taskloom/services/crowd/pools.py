@@ -8,19 +8,15 @@ Settings are Toloka's: ``reward_per_assignment``, ``assignment_max_duration_seco
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
-    Base,
     body_dict,
-    check_limit,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
     json_safe,
     new_id,
     opt_bool,
@@ -35,12 +31,18 @@ from taskloom.services.crowd.common import (
 )
 from taskloom.services.crowd.quality import check_quality_control
 from taskloom.store.crowd_tables import crowd_pools
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.services.crowd.projects import Specs
+    from taskloom.store.engine import Store
 
 POOL_STATUSES = ("OPEN", "CLOSED", "ARCHIVED")
 _READ_ONLY = frozenset(
     {"id", "status", "created", "last_started", "last_stopped", "last_close_reason", "type"}
 )
+CURSOR = CursorFormat("crowd_pools", datetime, str)
 
 
 def pool_public(row: Any) -> dict[str, Any]:
@@ -90,7 +92,13 @@ def _check_mixer(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
-class PoolsMixin(Base):
+class Pools:
+    """Pools of a project and their states; settings checked against the project's spec."""
+
+    def __init__(self, store: Store, specs: Specs) -> None:
+        self.store = store
+        self.specs = specs
+
     def _check_dynamic_overlap(
         self, conn: Connection, scope: Scope, raw: Any, output_fields: set[str]
     ) -> dict[str, Any] | None:
@@ -153,7 +161,7 @@ class PoolsMixin(Base):
         opt_object(body, "metadata")
         _check_defaults(data.get("defaults"))
         _check_mixer(data.get("mixer_config"))
-        _, out = self.specs(project)  # type: ignore[attr-defined]
+        _, out = self.specs.of(project)
         if "quality_control" in body:
             check_quality_control(
                 body.get("quality_control"),
@@ -165,7 +173,7 @@ class PoolsMixin(Base):
             )
         return {k: v for k, v in data.items() if v is not None}
 
-    def create_pool(self, scope: Scope, body: Any) -> dict[str, Any]:
+    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
         """A new CLOSED pool of an ACTIVE project."""
         body = body_dict(body)
         now = utcnow()
@@ -188,11 +196,11 @@ class PoolsMixin(Base):
             conn.execute(insert(crowd_pools), values)
             return pool_public(pool_row(conn, scope, values["id"]))
 
-    def get_pool(self, scope: Scope, pool_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, pool_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return pool_public(pool_row(conn, scope, pool_id))
 
-    def list_pools(
+    def list(
         self,
         scope: Scope,
         *,
@@ -210,19 +218,16 @@ class PoolsMixin(Base):
             if status not in POOL_STATUSES:
                 raise Invalid(f"unknown status {status!r}", code="invalid_status", field="status")
             q = q.where(t.c.status == status)
-        if cursor:
-            at, last = decode_cursor(cursor, 2)
-            at = cursor_time(at)
-            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        key = CURSOR.decode(cursor)
+        if key is not None:
+            at, last = key
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > last)))
         q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+            rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.created_at, r.id))
         return {"data": [pool_public(r) for r in rows], "cursor": nxt}
 
-    def update_pool(self, scope: Scope, pool_id: str, body: Any) -> dict[str, Any]:
+    def update(self, scope: Scope, pool_id: str, body: Any) -> dict[str, Any]:
         body = body_dict(body)
         with self.store.write() as conn:
             row = pool_row(conn, scope, pool_id, lock=True)
@@ -275,14 +280,14 @@ class PoolsMixin(Base):
         )
         return bool(res.rowcount)
 
-    def open_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+    def open(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
         """(pool, changed): CLOSED -> OPEN; changed is False when it already was open."""
         return self._move(scope, pool_id, "OPEN", ("CLOSED",), "last_started")
 
-    def close_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+    def close(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
         """(pool, changed): OPEN -> CLOSED."""
         return self._move(scope, pool_id, "CLOSED", ("OPEN",), "last_stopped")
 
-    def archive_pool(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
+    def archive(self, scope: Scope, pool_id: str) -> tuple[dict[str, Any], bool]:
         """(pool, changed): CLOSED -> ARCHIVED (an open pool is closed first by the caller)."""
         return self._move(scope, pool_id, "ARCHIVED", ("CLOSED",), None)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
 
@@ -10,12 +11,7 @@ from taskloom.crowd.spec import Spec
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
-    Base,
     body_dict,
-    check_limit,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
     json_safe,
     new_id,
     opt_object,
@@ -23,12 +19,17 @@ from taskloom.services.crowd.common import (
     project_row,
 )
 from taskloom.store.crowd_tables import crowd_pools, crowd_projects
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.store.engine import Store
 
 PROJECT_STATUSES = ("ACTIVE", "ARCHIVED")
 ISSUING_TYPES = ("AUTOMATED", "MAP_SELECTOR")
 # set by taskloom, never taken from a body
 _READ_ONLY = frozenset({"id", "status", "created"})
+CURSOR = CursorFormat("crowd_projects", datetime, str)
 
 
 def parse_task_spec(raw: Any) -> dict[str, Any]:
@@ -57,12 +58,15 @@ def project_public(row: Any) -> dict[str, Any]:
     return {"id": row.id, **row.data, "status": row.status, "created": row.created_at}
 
 
-class ProjectsMixin(Base):
-    _spec_cache: dict[tuple[str, Any], tuple[Spec, Spec]]
+class Specs:
+    """The compiled (input spec, output spec) of project rows, once per project version."""
 
-    def specs(self, project: Any) -> tuple[Spec, Spec]:
-        """(input spec, output spec) of a project row, compiled once per version."""
-        cache = self.__dict__.setdefault("_spec_cache", {})
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, Any], tuple[Spec, Spec]] = {}
+
+    def of(self, project: Any) -> tuple[Spec, Spec]:
+        """(input spec, output spec) of a project row (anything with id, data, updated_at)."""
+        cache = self._cache
         key = (project.id, project.updated_at)
         hit = cache.get(key)
         if hit is None:
@@ -75,6 +79,13 @@ class ProjectsMixin(Base):
                 cache.clear()
             cache[key] = hit
         return hit
+
+
+class Projects:
+    """Projects: create, read, list, update, archive."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def _project_data(self, body: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
         data = dict(old or {})
@@ -99,7 +110,7 @@ class ProjectsMixin(Base):
         opt_object(body, "metadata")
         return {k: v for k, v in data.items() if v is not None}
 
-    def create_project(self, scope: Scope, body: Any) -> dict[str, Any]:
+    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
         """A new ACTIVE project; the specs are checked and stored normalised."""
         data = self._project_data(body_dict(body), None)
         now = utcnow()
@@ -115,11 +126,11 @@ class ProjectsMixin(Base):
             conn.execute(insert(crowd_projects), values)
             return project_public(project_row(conn, scope, values["id"]))
 
-    def get_project(self, scope: Scope, project_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, project_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return project_public(project_row(conn, scope, project_id))
 
-    def list_projects(
+    def list(
         self,
         scope: Scope,
         *,
@@ -135,19 +146,16 @@ class ProjectsMixin(Base):
             if status not in PROJECT_STATUSES:
                 raise Invalid(f"unknown status {status!r}", code="invalid_status", field="status")
             q = q.where(t.c.status == status)
-        if cursor:
-            at, last = decode_cursor(cursor, 2)
-            at = cursor_time(at)
-            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        key = CURSOR.decode(cursor)
+        if key is not None:
+            at, last = key
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > last)))
         q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+            rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.created_at, r.id))
         return {"data": [project_public(r) for r in rows], "cursor": nxt}
 
-    def update_project(self, scope: Scope, project_id: str, body: Any) -> dict[str, Any]:
+    def update(self, scope: Scope, project_id: str, body: Any) -> dict[str, Any]:
         """Replace the fields given (``task_spec`` is checked again)."""
         body = body_dict(body)
         with self.store.write() as conn:
@@ -162,7 +170,7 @@ class ProjectsMixin(Base):
             )
             return project_public(project_row(conn, scope, project_id))
 
-    def archive_project(self, scope: Scope, project_id: str) -> dict[str, Any]:
+    def archive(self, scope: Scope, project_id: str) -> dict[str, Any]:
         """ARCHIVED; every pool of the project must be closed or archived first."""
         with self.store.write() as conn:
             row = project_row(conn, scope, project_id, lock=True)

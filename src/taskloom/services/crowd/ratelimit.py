@@ -9,13 +9,18 @@ upsert's row lock serialises one requester's concurrent batches.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from taskloom.errors import RateLimited
+from taskloom.scope import Scope
 from taskloom.store.crowd_tables import crowd_rate_counters
+
+if TYPE_CHECKING:
+    from taskloom.config import Settings
 
 PERIODS = (("minute", 60), ("day", 86_400))
 
@@ -74,3 +79,21 @@ def used(conn: Connection, user_id: str, now: datetime) -> dict[str, int]:
             or 0
         )
     return out
+
+
+class RateLimit:
+    """The requesters' task limits of these settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def consume(self, conn: Connection, scope: Scope, n: int, now: datetime) -> None:
+        """Count ``n`` new tasks for the scope's user inside ``conn``'s transaction."""
+        consume(
+            conn,
+            scope.user_id,
+            n,
+            per_minute=self.settings.crowd_tasks_per_minute,
+            per_day=self.settings.crowd_tasks_per_day,
+            now=now,
+        )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, FromClause, Table, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -29,7 +29,6 @@ from taskloom.errors import Invalid
 from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.engine import public as job_public
 from taskloom.scope import Scope
-from taskloom.services.crowd.common import Base
 from taskloom.services.crowd.operations import CROWD_KINDS, details_of
 from taskloom.services.crowd.pools import pool_public
 from taskloom.services.crowd.projects import project_public
@@ -46,7 +45,13 @@ from taskloom.store.crowd_tables import (
     crowd_tasks,
     crowd_user_skills,
 )
+from taskloom.store.paging import check_limit
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.services.crowd.issuing import Issuing
+    from taskloom.services.crowd.suites import Suites
+    from taskloom.store.engine import Store
 
 MAX_LIMIT = 100_000
 OPS = ("lt", "lte", "gt", "gte")
@@ -154,16 +159,21 @@ def _column(what: str, t: FromClause, name: str) -> Any:
     return t.c[cols[name]]
 
 
-class SearchMixin(Base):
-    """``search(scope, what, query)``: one page of Toloka-style search results."""
+class Search:
+    """``page(scope, what, query)``: one page of Toloka-style search results."""
 
-    def search(
+    def __init__(self, store: Store, suites: Suites, issuing: Issuing) -> None:
+        self.store = store
+        self.suites = suites
+        self.issuing = issuing
+
+    def page(
         self, scope: Scope, what: str, query: Query, *, job_id: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
         """``(objects, has_more)`` of one page of ``what``."""
         if what == "assignments":
             # as get/list_assignments do: none shows ACTIVE past its time
-            self._expire_due(scope, None, utcnow())  # type: ignore[attr-defined]
+            self.issuing.expire_due(scope, None, utcnow())
         stmt = self._search_statement(scope, what, query, job_id)
         with self.store.read() as conn:
             rows = conn.execute(stmt).all()
@@ -173,9 +183,9 @@ class SearchMixin(Base):
     def _objects(self, conn: Connection, what: str, rows: list[Any]) -> list[dict[str, Any]]:
         """Rows to the objects ``get_*`` answers; at most one more query."""
         if what == "task_suites":
-            return self.suites_public(conn, rows)  # type: ignore[attr-defined]
+            return self.suites.publics(conn, rows)
         if what == "assignments":
-            return self._publics(conn, rows)  # type: ignore[attr-defined]
+            return self.issuing.publics(conn, rows)
         if what == "operations":
             out = []
             for r in rows:
@@ -187,8 +197,7 @@ class SearchMixin(Base):
 
     @staticmethod
     def _search_statement(scope: Scope, what: str, query: Query, job_id: str | None) -> Any:
-        if not 1 <= query.limit <= MAX_LIMIT:
-            raise Invalid(f"limit is 1 to {MAX_LIMIT}", code="invalid_limit", field="limit")
+        check_limit(query.limit, most=MAX_LIMIT)
         t: FromClause
         if what == "operations":
             # the engine's view of this app's crowd jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, select, update
@@ -12,25 +12,29 @@ from sqlalchemy import Connection, select, update
 from taskloom.errors import Invalid
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import (
-    Base,
     body_dict,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
+    driver_ts,
     new_id,
     opt_bool,
     opt_float,
 )
 from taskloom.services.crowd.common import suite_row as _suite_row
-from taskloom.services.crowd.tasks import check_items
+from taskloom.services.crowd.tasks import check_items, overlap_values
 from taskloom.services.crowd.validate import Errors, PoolInfo, check_suite, kind_of
 from taskloom.store.crowd_tables import crowd_task_suites, crowd_tasks
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.services.crowd.ratelimit import RateLimit
+    from taskloom.services.crowd.tasks import Tasks
+    from taskloom.store.engine import Store
 
 _CHUNK = 900
 _PATCHABLE = ("overlap", "infinite_overlap", "issuing_order_override")
 _OVERLAP_KEYS = ("overlap", "remaining_overlap", "infinite_overlap")
 _MAX_ORDER = 99_999.99999
+CURSOR = CursorFormat("crowd_task_suites", int)
 
 
 def suite_public(row: Any, tasks: list[Any]) -> dict[str, Any]:
@@ -62,8 +66,15 @@ def _suite_task(t: Any) -> dict[str, Any]:
     return out
 
 
-class SuitesMixin(Base):
-    def prepare_suites(
+class Suites:
+    """Task suites; their pools and tasks go through :class:`Tasks`."""
+
+    def __init__(self, store: Store, tasks: Tasks, rates: RateLimit) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.rates = rates
+
+    def prepare(
         self,
         scope: Scope,
         items: list[Any],
@@ -72,10 +83,10 @@ class SuitesMixin(Base):
         now: datetime,
     ) -> tuple[list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]], dict[str, Errors]]:
         """Check suite items: ``([(index, suite row, its task rows)], errors by index)``.
-        No database work; the rows are ready for :meth:`insert_suites`."""
+        No database work; the rows are ready for :meth:`insert`."""
         ready: list[tuple[str, dict[str, Any], list[tuple[Any, ...]]]] = []
         errors: dict[str, Errors] = {}
-        ts = self._ts(now)
+        ts = driver_ts(self.store, now)
         dumps = orjson.dumps
         for i, item in enumerate(items):
             s, errs = check_suite(item, pools, allow_defaults)
@@ -120,15 +131,15 @@ class SuitesMixin(Base):
             ready.append((str(i), suite, task_rows))
         return ready, errors
 
-    def insert_suites(
+    def insert(
         self, conn: Connection, suites: list[dict[str, Any]], task_rows: list[tuple[Any, ...]]
     ) -> None:
         if suites:
             conn.execute(crowd_task_suites.insert(), suites)
         if task_rows:
-            self.insert_task_rows(conn, task_rows)  # type: ignore[attr-defined]
+            self.tasks.insert_rows(conn, task_rows)
 
-    def create_task_suites(
+    def create_many(
         self,
         scope: Scope,
         items: Any,
@@ -137,12 +148,12 @@ class SuitesMixin(Base):
         skip_invalid_items: bool = False,
         open_pool: bool = False,
     ) -> dict[str, Any]:
-        """Create task suites; the same answer shape as ``create_tasks``."""
+        """Create task suites; the same answer shape as ``Tasks.create_many``."""
         items = check_items(items, "task suites")
         with self.store.read() as conn:
-            pools = self.pool_infos(conn, scope, items)  # type: ignore[attr-defined]
+            pools = self.tasks.pool_infos(conn, scope, items)
         now = utcnow()
-        ready, errors = self.prepare_suites(scope, items, pools, allow_defaults, now)
+        ready, errors = self.prepare(scope, items, pools, allow_defaults, now)
         if errors and not skip_invalid_items:
             return {"items": {}, "validation_errors": errors}
         created: dict[str, dict[str, Any]] = {}
@@ -152,11 +163,11 @@ class SuitesMixin(Base):
         task_rows = [row for _, _, rows in ready for row in rows]
         used = {s["pool_id"] for s in suites}
         with self.store.write() as conn:
-            self.recheck_pools(conn, scope, used)  # type: ignore[attr-defined]
-            self.consume_rate(conn, scope, len(task_rows), now)  # type: ignore[attr-defined]
-            self.insert_suites(conn, suites, task_rows)
+            self.tasks.recheck_pools(conn, scope, used)
+            self.rates.consume(conn, scope, len(task_rows), now)
+            self.insert(conn, suites, task_rows)
             if open_pool:
-                self.open_closed_pools(conn, used)  # type: ignore[attr-defined]
+                self.tasks.open_closed_pools(conn, used)
             by_id = self._suites_with_tasks(conn, [s["id"] for s in suites])
         for index, suite, _ in ready:
             created[index] = by_id[suite["id"]]
@@ -170,9 +181,9 @@ class SuitesMixin(Base):
                     crowd_task_suites.c.id.in_(ids[start : start + _CHUNK])
                 )
             ).all()
-        return {s["id"]: s for s in self.suites_public(conn, rows)}
+        return {s["id"]: s for s in self.publics(conn, rows)}
 
-    def suites_public(self, conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    def publics(self, conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
         """Suite rows as objects, in the same order, with their tasks (one query a chunk)."""
         tasks: dict[str, list[Any]] = defaultdict(list)
         ids = [r.id for r in rows]
@@ -185,12 +196,12 @@ class SuitesMixin(Base):
                 tasks[t.suite_id].append(t)
         return [suite_public(r, tasks[r.id]) for r in rows]
 
-    def get_task_suite(self, scope: Scope, suite_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, suite_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             row = _suite_row(conn, scope, suite_id)
             return self._suites_with_tasks(conn, [row.id])[row.id]
 
-    def list_task_suites(
+    def list(
         self,
         scope: Scope,
         *,
@@ -203,19 +214,16 @@ class SuitesMixin(Base):
         q = select(t.c.id, t.c.seq).where(t.c.app_id == scope.app_id)
         if pool_id is not None:
             q = q.where(t.c.pool_id == pool_id)
-        if cursor:
-            (last,) = decode_cursor(cursor, 1)
-            q = q.where(t.c.seq > last)
+        key = CURSOR.decode(cursor)
+        if key is not None:
+            q = q.where(t.c.seq > key[0])
         q = q.order_by(t.c.seq).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-            more = len(rows) > limit
-            rows = rows[:limit]
+            rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.seq,))
             by_id = self._suites_with_tasks(conn, [r.id for r in rows])
-        nxt = encode_cursor(rows[-1].seq) if more else None
         return {"data": [by_id[r.id] for r in rows], "cursor": nxt}
 
-    def update_task_suite(
+    def update(
         self, scope: Scope, suite_id: str, body: Any, *, open_pool: bool = False
     ) -> dict[str, Any]:
         """Change ``overlap``, ``infinite_overlap`` or ``issuing_order_override`` (Toloka's
@@ -239,7 +247,7 @@ class SuitesMixin(Base):
                         code="value_not_allowed",
                         field="overlap",
                     )
-                values.update(self._overlap_values(row, body["overlap"], exact=True))  # type: ignore[attr-defined]
+                values.update(overlap_values(row, body["overlap"], exact=True))
                 values["infinite_overlap"] = False
             elif infinite is False and row.overlap is None:
                 raise Invalid(
@@ -251,14 +259,14 @@ class SuitesMixin(Base):
                 values["data"] = {**(row.data or {}), "issuing_order_override": order}
             self._write_suite(conn, row, values)
             if open_pool:
-                self.open_closed_pools(conn, [row.pool_id])  # type: ignore[attr-defined]
+                self.tasks.open_closed_pools(conn, [row.pool_id])
             return self._suites_with_tasks(conn, [row.id])[row.id]
 
-    def set_suite_overlap_or_min(self, scope: Scope, suite_id: str, overlap: Any) -> dict[str, Any]:
+    def set_overlap_or_min(self, scope: Scope, suite_id: str, overlap: Any) -> dict[str, Any]:
         """Set the suite's overlap, or the lowest one possible (the copies issued so far)."""
         with self.store.write() as conn:
             row = _suite_row(conn, scope, suite_id, lock=True)
-            values = self._overlap_values(row, overlap, exact=False)  # type: ignore[attr-defined]
+            values = overlap_values(row, overlap, exact=False)
             values["infinite_overlap"] = False
             self._write_suite(conn, row, values)
             return self._suites_with_tasks(conn, [row.id])[row.id]

@@ -10,25 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
-from taskloom.services.crowd import ratelimit
 from taskloom.services.crowd.common import (
-    Base,
     body_dict,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
+    driver_ts,
     new_id,
+    placeholders,
     task_row,
 )
 from taskloom.services.crowd.validate import Errors, PoolInfo, check_task
 from taskloom.store.crowd_tables import crowd_pools, crowd_projects, crowd_tasks
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from taskloom.services.crowd.projects import Specs
+    from taskloom.services.crowd.ratelimit import RateLimit
+    from taskloom.store.engine import Store
 
 MAX_ITEMS = 100_000
 _CHUNK = 900  # ids per IN (...) list
@@ -38,6 +41,9 @@ TASK_COLUMNS = (
     "origin_task_id, reserved_for, unavailable_for, created_at"
 )
 _SORTS = {"id": "id", "-id": "id", "created": "seq", "-created": "seq", None: "seq"}
+# a page of tasks resumes after a seq (sorted by creation) or an id
+_BY_SEQ = CursorFormat("crowd_tasks", int)
+_BY_ID = CursorFormat("crowd_tasks_by_id", str)
 
 
 def task_public(row: Any) -> dict[str, Any]:
@@ -76,7 +82,36 @@ def check_items(items: Any, what: str = "tasks") -> list[Any]:
     return items
 
 
-class TasksMixin(Base):
+def overlap_values(row: Any, overlap: Any, *, exact: bool) -> dict[str, Any]:
+    """The overlap columns of a task or suite row set to ``overlap``; not below the copies
+    issued (``exact``: refused, else raised to them)."""
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise Invalid("overlap is a whole number", code="integer_expected", field="overlap")
+    issued = (row.overlap or 0) - row.remaining_overlap
+    if overlap < issued:
+        if exact:
+            raise Conflict(
+                f"{issued} assignments of this task were issued already: the overlap "
+                "cannot be lower (set-overlap-or-min sets the lowest possible)",
+                code="overlap_below_issued",
+                field="overlap",
+            )
+        overlap = issued
+    if exact and overlap < 1:
+        raise Invalid("overlap is at least 1", code="value_out_of_range", field="overlap")
+    return {"overlap": overlap, "remaining_overlap": overlap - issued}
+
+
+class Tasks:
+    """Crowd tasks (outside suites) and what every batch does with its pools."""
+
+    def __init__(self, store: Store, specs: Specs, rates: RateLimit) -> None:
+        self.store = store
+        self.specs = specs
+        self.rates = rates
+        self._pg = store.dialect == "postgresql"
+        self._ph, self._json_ph = placeholders(store)
+
     # -- pools of a batch --------------------------------------------------------------------
 
     def pool_infos(
@@ -100,7 +135,7 @@ class TasksMixin(Base):
                 )
             )
             for r in conn.execute(q):
-                inp, outp = self.specs(  # type: ignore[attr-defined]
+                inp, outp = self.specs.of(
                     _Project(r.project_id, r.project_data, r.project_updated_at)
                 )
                 defaults = r.data.get("defaults") or {}
@@ -142,7 +177,7 @@ class TasksMixin(Base):
 
     # -- creation ----------------------------------------------------------------------------
 
-    def prepare_tasks(
+    def prepare(
         self,
         scope: Scope,
         items: list[Any],
@@ -155,18 +190,18 @@ class TasksMixin(Base):
         rows: list[tuple[Any, ...]] = []
         created: dict[str, dict[str, Any]] = {}
         errors: dict[str, Errors] = {}
-        ts = self._ts(now)
+        ts = driver_ts(self.store, now)
         app_id = scope.app_id
         for i, item in enumerate(items, start):
             row, public, errs = check_task(item, pools, allow_defaults, app_id, new_id(), ts, now)
-            if row is None:
+            if row is None or public is None:
                 errors[str(i)] = errs
             else:
                 rows.append(row)
-                created[str(i)] = public  # type: ignore[assignment]
+                created[str(i)] = public
         return rows, created, errors
 
-    def insert_task_rows(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    def insert_rows(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         ph, jp = self._ph, self._json_ph
         conn.exec_driver_sql(
             f"INSERT INTO crowd_tasks ({TASK_COLUMNS}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, "
@@ -174,17 +209,7 @@ class TasksMixin(Base):
             rows,
         )
 
-    def consume_rate(self, conn: Connection, scope: Scope, n: int, now: datetime) -> None:
-        ratelimit.consume(
-            conn,
-            scope.user_id,
-            n,
-            per_minute=self.settings.crowd_tasks_per_minute,
-            per_day=self.settings.crowd_tasks_per_day,
-            now=now,
-        )
-
-    def create_tasks(
+    def create_many(
         self,
         scope: Scope,
         items: Any,
@@ -198,24 +223,24 @@ class TasksMixin(Base):
         with self.store.read() as conn:
             pools = self.pool_infos(conn, scope, items)
         now = utcnow()
-        rows, created, errors = self.prepare_tasks(scope, items, pools, allow_defaults, now)
+        rows, created, errors = self.prepare(scope, items, pools, allow_defaults, now)
         if errors and not skip_invalid_items:
             return {"items": {}, "validation_errors": errors}
         if rows:
             used = {r[2] for r in rows}
             with self.store.write() as conn:
                 self.recheck_pools(conn, scope, used)
-                self.consume_rate(conn, scope, len(rows), now)
-                self.insert_task_rows(conn, rows)
+                self.rates.consume(conn, scope, len(rows), now)
+                self.insert_rows(conn, rows)
                 if open_pool:
                     self.open_closed_pools(conn, used)
         return {"items": created, "validation_errors": errors}
 
-    def create_task(
+    def create(
         self, scope: Scope, item: Any, *, allow_defaults: bool = False, open_pool: bool = False
     ) -> dict[str, Any]:
         """One task; Invalid names the first bad field (all of them in details)."""
-        out = self.create_tasks(
+        out = self.create_many(
             scope, [body_dict(item, "task")], allow_defaults=allow_defaults, open_pool=open_pool
         )
         errors = out["validation_errors"].get("0")
@@ -231,11 +256,11 @@ class TasksMixin(Base):
 
     # -- reads and changes ---------------------------------------------------------------------
 
-    def get_task(self, scope: Scope, task_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, task_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return task_public(task_row(conn, scope, task_id))
 
-    def list_tasks(
+    def list(
         self,
         scope: Scope,
         *,
@@ -248,7 +273,7 @@ class TasksMixin(Base):
         created_lt: datetime | None = None,
     ) -> dict[str, Any]:
         """Tasks in creation order (``sort``: created, -created, id, -id), paged."""
-        limit = check_limit(limit, 100_000)
+        limit = check_limit(limit, most=100_000)
         if sort not in _SORTS:
             raise Invalid("sort is one of id, -id, created, -created", field="sort")
         t = crowd_tasks
@@ -263,20 +288,20 @@ class TasksMixin(Base):
             q = q.where(t.c.created_at > created_gt)
         if created_lt is not None:
             q = q.where(t.c.created_at < created_lt)
-        if cursor:
-            (last,) = decode_cursor(cursor, 1)
+        by_seq = _SORTS[sort] == "seq"
+        fmt = _BY_SEQ if by_seq else _BY_ID
+        key = fmt.decode(cursor)
+        if key is not None:
+            (last,) = key
             q = q.where(col < last if desc else col > last)
         q = q.order_by(col.desc() if desc else col).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = None
-        if more:
-            nxt = encode_cursor(rows[-1].seq if _SORTS[sort] == "seq" else rows[-1].id)
+            rows, nxt = page(
+                conn.execute(q).all(), limit, fmt, lambda r: (r.seq if by_seq else r.id,)
+            )
         return {"data": [task_public(r) for r in rows], "cursor": nxt}
 
-    def update_task(self, scope: Scope, task_id: str, body: Any) -> dict[str, Any]:
+    def update(self, scope: Scope, task_id: str, body: Any) -> dict[str, Any]:
         """Change ``overlap``, ``infinite_overlap`` or ``baseline_solutions``."""
         from taskloom.crowd.spec import validate_solutions
 
@@ -294,7 +319,7 @@ class TasksMixin(Base):
                     )
                 values["infinite_overlap"] = body["infinite_overlap"]
             if body.get("overlap") is not None:
-                values.update(self._overlap_values(row, body["overlap"], exact=True))
+                values.update(overlap_values(row, body["overlap"], exact=True))
             if "baseline_solutions" in body:
                 baseline = body["baseline_solutions"]
                 if baseline is not None:
@@ -304,7 +329,7 @@ class TasksMixin(Base):
                     project = conn.execute(
                         select(crowd_projects).where(crowd_projects.c.id == pool.project_id)
                     ).one()
-                    _, out = self.specs(project)  # type: ignore[attr-defined]
+                    _, out = self.specs.of(project)
                     errs = validate_solutions(
                         out, baseline, prefix="baseline_solutions", weight_key="confidence_weight"
                     )
@@ -326,36 +351,18 @@ class TasksMixin(Base):
                 conn.execute(update(crowd_tasks).where(crowd_tasks.c.id == row.id).values(**values))
             return task_public(task_row(conn, scope, task_id))
 
-    @staticmethod
-    def _overlap_values(row: Any, overlap: Any, *, exact: bool) -> dict[str, Any]:
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
-            raise Invalid("overlap is a whole number", code="integer_expected", field="overlap")
-        issued = (row.overlap or 0) - row.remaining_overlap
-        if overlap < issued:
-            if exact:
-                raise Conflict(
-                    f"{issued} assignments of this task were issued already: the overlap "
-                    "cannot be lower (set-overlap-or-min sets the lowest possible)",
-                    code="overlap_below_issued",
-                    field="overlap",
-                )
-            overlap = issued
-        if exact and overlap < 1:
-            raise Invalid("overlap is at least 1", code="value_out_of_range", field="overlap")
-        return {"overlap": overlap, "remaining_overlap": overlap - issued}
-
     def set_overlap_or_min(self, scope: Scope, task_id: str, overlap: Any) -> dict[str, Any]:
         """Set the overlap, or the lowest one possible (the assignments issued so far)."""
         with self.store.write() as conn:
             row = task_row(conn, scope, task_id, lock=True)
-            values = self._overlap_values(row, overlap, exact=False)
+            values = overlap_values(row, overlap, exact=False)
             values["infinite_overlap"] = False
             conn.execute(update(crowd_tasks).where(crowd_tasks.c.id == row.id).values(**values))
             return task_public(task_row(conn, scope, task_id))
 
 
 class _Project:
-    """The bits of a project row that ``specs`` reads."""
+    """The bits of a project row that ``Specs.of`` reads."""
 
     def __init__(self, pid: str, data: dict[str, Any], updated_at: Any) -> None:
         self.id = pid

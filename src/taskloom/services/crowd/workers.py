@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,12 +13,7 @@ from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
 from taskloom.scope import Scope
 from taskloom.services.auth import hash_key
 from taskloom.services.crowd.common import (
-    Base,
     body_dict,
-    check_limit,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
     json_safe,
     new_id,
     opt_str,
@@ -25,10 +21,16 @@ from taskloom.services.crowd.common import (
     worker_row,
 )
 from taskloom.store.crowd_tables import crowd_skills, crowd_user_skills, crowd_workers
+from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.tables import apps
 from taskloom.store.types import utcnow
 
+if TYPE_CHECKING:
+    from taskloom.store.engine import Store
+
 WORKER_TOKEN_PREFIX = "tlw_"
+SKILL_CURSOR = CursorFormat("crowd_skills", datetime, str)
+USER_SKILL_CURSOR = CursorFormat("crowd_user_skills", str, str)
 
 
 def skill_public(row: Any) -> dict[str, Any]:
@@ -56,10 +58,13 @@ def worker_public(row: Any) -> dict[str, Any]:
     }
 
 
-class WorkersMixin(Base):
-    # -- skills ----------------------------------------------------------------------------
+class Skills:
+    """Skills and the skill values of workers."""
 
-    def create_skill(self, scope: Scope, body: Any) -> dict[str, Any]:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
         body = body_dict(body)
         name = opt_str(body, "name", max_len=1000, required=True)
         data = {
@@ -78,11 +83,11 @@ class WorkersMixin(Base):
             conn.execute(insert(crowd_skills), values)
             return skill_public(skill_row(conn, scope, values["id"]))
 
-    def get_skill(self, scope: Scope, skill_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, skill_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return skill_public(skill_row(conn, scope, skill_id))
 
-    def list_skills(
+    def list(
         self, scope: Scope, *, name: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         check_limit(limit)
@@ -90,16 +95,15 @@ class WorkersMixin(Base):
         q = select(t).where(t.c.app_id == scope.app_id)
         if name is not None:
             q = q.where(t.c.name == name)
-        if cursor:
-            at, last = decode_cursor(cursor, 2)
-            at = cursor_time(at)
-            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > str(last))))
+        key = SKILL_CURSOR.decode(cursor)
+        if key is not None:
+            at, last = key
+            q = q.where(or_(t.c.created_at > at, and_(t.c.created_at == at, t.c.id > last)))
         q = q.order_by(t.c.created_at, t.c.id).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+            rows, nxt = page(
+                conn.execute(q).all(), limit, SKILL_CURSOR, lambda r: (r.created_at, r.id)
+            )
         return {"data": [skill_public(r) for r in rows], "cursor": nxt}
 
     def set_user_skill(
@@ -113,7 +117,7 @@ class WorkersMixin(Base):
         with self.store.write() as conn:
             skill_row(conn, scope, skill_id)
             worker_row(conn, scope, user_id, field="user_id")
-            self._put_user_skill(conn, scope, skill_id, user_id, float(value))
+            self.put_user_skill(conn, scope, skill_id, user_id, float(value))
             row = conn.execute(
                 select(crowd_user_skills).where(
                     crowd_user_skills.c.skill_id == skill_id, crowd_user_skills.c.user_id == user_id
@@ -121,7 +125,7 @@ class WorkersMixin(Base):
             ).one()
             return user_skill_public(row)
 
-    def _put_user_skill(
+    def put_user_skill(
         self, conn: Connection, scope: Scope, skill_id: str, user_id: str, value: float
     ) -> None:
         now = utcnow()
@@ -185,20 +189,25 @@ class WorkersMixin(Base):
             q = q.where(t.c.skill_id == skill_id)
         if user_id is not None:
             q = q.where(t.c.user_id == user_id)
-        if cursor:
-            s, u = decode_cursor(cursor, 2)
+        key = USER_SKILL_CURSOR.decode(cursor)
+        if key is not None:
+            s, u = key
             q = q.where(or_(t.c.skill_id > s, and_(t.c.skill_id == s, t.c.user_id > u)))
         q = q.order_by(t.c.skill_id, t.c.user_id).limit(limit + 1)
         with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = encode_cursor(rows[-1].skill_id, rows[-1].user_id) if more else None
+            rows, nxt = page(
+                conn.execute(q).all(), limit, USER_SKILL_CURSOR, lambda r: (r.skill_id, r.user_id)
+            )
         return {"data": [user_skill_public(r) for r in rows], "cursor": nxt}
 
-    # -- workers ---------------------------------------------------------------------------
 
-    def register_worker(self, scope: Scope, body: Any = None) -> dict[str, Any]:
+class Workers:
+    """Workers (the people who label) and their tokens."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def register(self, scope: Scope, body: Any = None) -> dict[str, Any]:
         """A new worker of this app; the answer holds its token, shown this once."""
         body = body_dict(body if body is not None else {})
         external_id = opt_str(body, "external_id", max_len=255)
@@ -233,11 +242,11 @@ class WorkersMixin(Base):
             raise Conflict("that worker exists", code="worker_exists", field="external_id") from exc
         return {**worker_public(_Obj(values)), "token": token}
 
-    def get_worker(self, scope: Scope, worker_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, worker_id: str) -> dict[str, Any]:
         with self.store.read() as conn:
             return worker_public(worker_row(conn, scope, worker_id))
 
-    def worker_scope(self, token: str | None) -> tuple[Scope, str]:
+    def scope_of(self, token: str | None) -> tuple[Scope, str]:
         """(the app's scope, worker id) of a worker token; Unauthorized if unknown."""
         if not token:
             raise Unauthorized("a worker token is required (Authorization: Worker <token>)")

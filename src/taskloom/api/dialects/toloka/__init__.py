@@ -81,7 +81,7 @@ def _writable(body: dict[str, Any]) -> dict[str, Any]:
 @router.post("/projects", status_code=201)
 async def create_project(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
     body = _writable(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.create_project, scope, body), 201)
+    return answer(await run_in_threadpool(services.crowd.projects.create, scope, body), 201)
 
 
 @router.get("/projects")
@@ -97,7 +97,7 @@ def find_projects(request: Request, scope: TolokaScope, services: ServicesDep) -
 
 @router.get("/projects/{project_id}")
 def get_project(project_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(services.crowd.get_project(scope, project_id))
+    return answer(services.crowd.projects.get(scope, project_id))
 
 
 @router.put("/projects/{project_id}")
@@ -105,14 +105,14 @@ async def update_project(
     project_id: str, request: Request, scope: TolokaScope, services: ServicesDep
 ) -> Response:
     body = _writable(await json_object(request))
-    out = await run_in_threadpool(services.crowd.update_project, scope, project_id, body)
+    out = await run_in_threadpool(services.crowd.projects.update, scope, project_id, body)
     return answer(out)
 
 
 @router.post("/projects/{project_id}/archive", status_code=202)
 def archive_project(project_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
     """202 with a finished ``PROJECT.ARCHIVE`` operation (archiving is synchronous)."""
-    out = services.crowd.archive_project(scope, project_id)
+    out = services.crowd.projects.archive(scope, project_id)
     project = out[0] if isinstance(out, tuple) else out
     return answer(toloka_ops.done_operation("project", "archive", str(project["id"])), 202)
 
@@ -123,7 +123,7 @@ def archive_project(project_id: str, scope: TolokaScope, services: ServicesDep) 
 @router.post("/pools", status_code=201)
 async def create_pool(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
     body = _writable(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.create_pool, scope, body), 201)
+    return answer(await run_in_threadpool(services.crowd.pools.create, scope, body), 201)
 
 
 @router.get("/pools")
@@ -139,7 +139,7 @@ def find_pools(request: Request, scope: TolokaScope, services: ServicesDep) -> R
 
 @router.get("/pools/{pool_id}")
 def get_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(services.crowd.get_pool(scope, pool_id))
+    return answer(services.crowd.pools.get(scope, pool_id))
 
 
 @router.put("/pools/{pool_id}")
@@ -147,7 +147,7 @@ async def update_pool(
     pool_id: str, request: Request, scope: TolokaScope, services: ServicesDep
 ) -> Response:
     body = _writable(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.update_pool, scope, pool_id, body))
+    return answer(await run_in_threadpool(services.crowd.pools.update, scope, pool_id, body))
 
 
 @router.patch("/pools/{pool_id}")
@@ -156,11 +156,11 @@ async def patch_pool(
 ) -> Response:
     """toloka-kit's ``patch_pool`` sends ``{priority}``; any writable pool field is taken."""
     body = _writable(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.update_pool, scope, pool_id, body))
+    return answer(await run_in_threadpool(services.crowd.pools.update, scope, pool_id, body))
 
 
 def _transition(action: str, pool_id: str, scope: Any, services: Any) -> Response:
-    pool, changed = getattr(services.crowd, f"{action}_pool")(scope, pool_id)
+    pool, changed = getattr(services.crowd.pools, action)(scope, pool_id)
     if not changed:
         return Response(status_code=204)  # already in that state: toloka-kit expects 204
     return answer(toloka_ops.done_operation("pool", action, str(pool["id"])), 202)
@@ -187,7 +187,7 @@ def archive_pool(pool_id: str, scope: TolokaScope, services: ServicesDep) -> Res
 @router.post("/skills", status_code=201)
 async def create_skill(request: Request, scope: TolokaScope, services: ServicesDep) -> Response:
     body = _writable(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.create_skill, scope, body), 201)
+    return answer(await run_in_threadpool(services.crowd.skills.create, scope, body), 201)
 
 
 @router.get("/skills")
@@ -200,7 +200,7 @@ def find_skills(request: Request, scope: TolokaScope, services: ServicesDep) -> 
 
 @router.get("/skills/{skill_id}")
 def get_skill(skill_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(services.crowd.get_skill(scope, skill_id))
+    return answer(services.crowd.skills.get(scope, skill_id))
 
 
 @router.put("/user-skills")
@@ -213,7 +213,7 @@ async def set_user_skill(request: Request, scope: TolokaScope, services: Service
             raise Invalid(f"{name} is required", code="VALUE_REQUIRED", field=name)
         ids.append(str(value))  # Toloka user ids are strings; some clients send numbers
     out = await run_in_threadpool(
-        services.crowd.set_user_skill, scope, ids[0], ids[1], body.get("value")
+        services.crowd.skills.set_user_skill, scope, ids[0], ids[1], body.get("value")
     )
     return answer(user_skill(out))
 
@@ -236,7 +236,7 @@ def delete_user_skill(user_skill_id: str, scope: TolokaScope, services: Services
     skill_id, _, user_id = user_skill_id.partition(sep)
     if not skill_id or not user_id:
         raise NotFound(f"user skill {user_skill_id!r} not found", field="user_skill_id")
-    services.crowd.delete_user_skill(scope, skill_id, user_id)
+    services.crowd.skills.delete_user_skill(scope, skill_id, user_id)
     return Response(status_code=204)
 
 
@@ -288,9 +288,10 @@ def get_operation(operation_id: str, scope: TolokaScope, services: ServicesDep) 
     synthetic = toloka_ops.parse_synthetic(operation_id)
     if synthetic is not None:
         what, action, object_id, at = synthetic
-        getattr(services.crowd, f"get_{what}")(scope, object_id)  # still the caller's?
+        crowd = services.crowd
+        (crowd.pools if what == "pool" else crowd.projects).get(scope, object_id)  # caller's?
         return answer(toloka_ops.done_operation(what, action, object_id, at))
-    return answer(toloka_ops.operation(services.crowd.get_operation(scope, operation_id)))
+    return answer(toloka_ops.operation(services.crowd.operations.get(scope, operation_id)))
 
 
 @router.get("/operations/{operation_id}/log")
@@ -299,8 +300,8 @@ def get_operation_log(operation_id: str, scope: TolokaScope, services: ServicesD
     if toloka_ops.parse_synthetic(operation_id) is not None:
         get_operation(operation_id, scope, services)  # 404 unless it is the caller's
         return answer([])
-    op = toloka_ops.operation(services.crowd.get_operation(scope, operation_id))
-    entries = services.crowd.operation_log(scope, operation_id)
+    op = toloka_ops.operation(services.crowd.operations.get(scope, operation_id))
+    entries = services.crowd.operations.log(scope, operation_id)
     return answer([toloka_ops.log_entry(e, op["type"], i) for i, e in enumerate(entries)])
 
 

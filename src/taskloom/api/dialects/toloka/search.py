@@ -1,4 +1,4 @@
-"""Toloka searches: a parsed query (``http.Search``) run by ``services.crowd.search``,
+"""Toloka searches: a parsed query (``http.Search``) run by ``services.crowd.search.page``,
 which answers the crowd service's own objects; the few Toloka shapes differ are fixed here."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def find(
 ) -> tuple[list[dict[str, Any]], bool]:
     """``(objects, has_more)`` of one search page."""
     query = Query(equals=search.equals, ranges=search.ranges, sort=search.sort, limit=search.limit)
-    items, more = services.crowd.search(scope, what, query, job_id=job_id)
+    items, more = services.crowd.search.page(scope, what, query, job_id=job_id)
     if what == "user_skills":
         items = [user_skill(s) for s in items]
     return items, more

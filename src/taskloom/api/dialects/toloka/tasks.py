@@ -94,7 +94,7 @@ def _operation_id(request: Request) -> str | None:
 
 def _existing_operation(services: Services, scope: Scope, op_id: str) -> dict[str, Any] | None:
     try:
-        return services.crowd.get_operation(scope, op_id)
+        return services.crowd.operations.get(scope, op_id)
     except NotFound:
         return None
 
@@ -121,7 +121,9 @@ async def _create(request: Request, scope: Scope, services: Services, what: str)
                     f"operation {op_id} was already submitted; it created its objects once",
                     {"operation_id": op_id},
                 )
-        submit = crowd.submit_task_batch if what == "tasks" else crowd.submit_suite_batch
+        submit = (
+            crowd.operations.submit_tasks if what == "tasks" else crowd.operations.submit_suites
+        )
         job = await run_in_threadpool(
             lambda: submit(
                 scope,
@@ -136,13 +138,13 @@ async def _create(request: Request, scope: Scope, services: Services, what: str)
 
     if one and what == "tasks":
         task = await run_in_threadpool(
-            lambda: crowd.create_task(
+            lambda: crowd.tasks.create(
                 scope, items[0], allow_defaults=allow_defaults, open_pool=open_pool
             )
         )
         return answer(task, 201)
 
-    create = crowd.create_tasks if what == "tasks" else crowd.create_task_suites
+    create = crowd.tasks.create_many if what == "tasks" else crowd.suites.create_many
     out = await run_in_threadpool(
         lambda: create(
             scope,
@@ -195,7 +197,7 @@ def find_tasks(request: Request, scope: TolokaScope, services: ServicesDep) -> R
 
 @router.get("/tasks/{task_id}")
 def get_task(task_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(services.crowd.get_task(scope, task_id))
+    return answer(services.crowd.tasks.get(scope, task_id))
 
 
 @router.patch("/tasks/{task_id}")
@@ -205,7 +207,7 @@ async def patch_task(
     """``{overlap, infinite_overlap, baseline_solutions, known_solutions,
     message_on_unknown_solution}``: the fields given change, the others stay."""
     body = _clean(await json_object(request))
-    return answer(await run_in_threadpool(services.crowd.update_task, scope, task_id, body))
+    return answer(await run_in_threadpool(services.crowd.tasks.update, scope, task_id, body))
 
 
 @router.patch("/tasks/{task_id}/set-overlap-or-min")
@@ -217,7 +219,7 @@ async def set_overlap_or_min(
     if "overlap" not in body or body["overlap"] is None:
         raise Invalid("overlap is required", code="VALUE_REQUIRED", field="overlap")
     out = await run_in_threadpool(
-        services.crowd.set_overlap_or_min, scope, task_id, body["overlap"]
+        services.crowd.tasks.set_overlap_or_min, scope, task_id, body["overlap"]
     )
     return answer(out)
 
@@ -245,7 +247,7 @@ def find_task_suites(request: Request, scope: TolokaScope, services: ServicesDep
 
 @router.get("/task-suites/{suite_id}")
 def get_task_suite(suite_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(services.crowd.get_task_suite(scope, suite_id))
+    return answer(services.crowd.suites.get(scope, suite_id))
 
 
 @router.patch("/task-suites/{suite_id}")
@@ -260,7 +262,7 @@ async def patch_task_suite(
         raise Invalid("open_pool is true or false", code="BOOLEAN_EXPECTED", field="open_pool")
     open_pool = query_bool(request, "open_pool") or bool(in_body)
     out = await run_in_threadpool(
-        lambda: services.crowd.update_task_suite(scope, suite_id, body, open_pool=open_pool)
+        lambda: services.crowd.suites.update(scope, suite_id, body, open_pool=open_pool)
     )
     return answer(out)
 
@@ -274,6 +276,6 @@ async def set_suite_overlap_or_min(
     if "overlap" not in body or body["overlap"] is None:
         raise Invalid("overlap is required", code="VALUE_REQUIRED", field="overlap")
     out = await run_in_threadpool(
-        services.crowd.set_suite_overlap_or_min, scope, suite_id, body["overlap"]
+        services.crowd.suites.set_overlap_or_min, scope, suite_id, body["overlap"]
     )
     return answer(out)

@@ -59,7 +59,7 @@ def find_assignments(request: Request, scope: TolokaScope, services: ServicesDep
 
 @router.get("/assignments/{assignment_id}")
 def get_assignment(assignment_id: str, scope: TolokaScope, services: ServicesDep) -> Response:
-    return answer(assignment(services.crowd.get_assignment(scope, assignment_id)))
+    return answer(assignment(services.crowd.assignments.get(scope, assignment_id)))
 
 
 @router.patch("/assignments/{assignment_id}")
@@ -75,7 +75,7 @@ async def patch_assignment(
     if comment is not None and not isinstance(comment, str):
         raise Invalid("public_comment is a string", code="STRING_EXPECTED", field="public_comment")
     out = await run_in_threadpool(
-        services.crowd.review_assignment, scope, assignment_id, status, comment
+        services.crowd.assignments.review, scope, assignment_id, status, comment
     )
     return answer(assignment(out))
 
@@ -128,7 +128,9 @@ async def aggregate_by_pool(
     body = await json_object(request)
     pool_id = _required_id(body, "pool_id")
     kw = _aggregation_args(body)
-    job = await run_in_threadpool(lambda: services.crowd.aggregate_pool(scope, pool_id, **kw))
+    job = await run_in_threadpool(
+        lambda: services.crowd.aggregation.aggregate_pool(scope, pool_id, **kw)
+    )
     return answer(toloka_ops.operation(job), 202)
 
 
@@ -139,7 +141,9 @@ async def aggregate_by_task(
     body = await json_object(request)
     task_id = _required_id(body, "task_id")
     kw = _aggregation_args(body)
-    out = await run_in_threadpool(lambda: services.crowd.aggregate_task(scope, task_id, **kw))
+    out = await run_in_threadpool(
+        lambda: services.crowd.aggregation.aggregate_task(scope, task_id, **kw)
+    )
     return answer(out)
 
 
@@ -150,5 +154,5 @@ def find_aggregated_solutions(
     search = parse_search(
         request, equals=(), ranges={"task_id": "str"}, sorts=("task_id",), default_sort="task_id"
     )
-    job = services.crowd.get_operation(scope, operation_id)  # 404 unless it is the caller's
+    job = services.crowd.operations.get(scope, operation_id)  # 404 unless it is the caller's
     return page(*find(services, scope, "aggregated", search, job_id=job["id"]))

@@ -1,7 +1,7 @@
 """Crowd labelling, the requester's side: projects, pools, skills, operations, assignments
 and aggregations under ``/v1/crowd`` (tasks and task suites: ``crowd_tasks.py``).
 
-Bodies use Toloka's field names (``crowd_schemas.py``). Rules live in ``services.crowd``;
+Bodies use Toloka's field names (``services.crowd.bodies``). Rules live in ``services.crowd``;
 this module only parses, checks shapes and picks status codes.
 """
 
@@ -13,7 +13,12 @@ from fastapi import APIRouter, Query, Response
 
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
-from taskloom.api.routes.crowd_schemas import (
+from taskloom.api.schemas import crowd as answers
+from taskloom.api.schemas import error_responses
+from taskloom.api.schemas.errors import also
+from taskloom.api.schemas.jobs import Job
+from taskloom.errors import Invalid, NotFound
+from taskloom.services.crowd.bodies import (
     Aggregation,
     PoolCreate,
     PoolUpdate,
@@ -23,11 +28,6 @@ from taskloom.api.routes.crowd_schemas import (
     SkillCreate,
     UserSkillSet,
 )
-from taskloom.api.schemas import crowd as answers
-from taskloom.api.schemas import error_responses
-from taskloom.api.schemas.errors import also
-from taskloom.api.schemas.jobs import Job
-from taskloom.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
 

@@ -3,7 +3,7 @@ object, a synchronous batch (``items`` and ``validation_errors`` by index), or a
 asynchronous batch operation (``async_mode=true``), with ``operation_id`` idempotency and
 the per-requester rate limits.
 
-Bodies use Toloka's field names (``crowd_schemas.py``); bodies of thousands of tasks are
+Bodies use Toloka's field names (``services.crowd.bodies``); bodies of thousands of tasks are
 parsed with orjson. Rules live in ``services.crowd``.
 """
 
@@ -22,13 +22,13 @@ from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.errors import error_body
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.api.routes.crowd import Limit, TaskLimit, page
-from taskloom.api.routes.crowd_schemas import OverlapSet, TaskSuiteUpdate, TaskUpdate
 from taskloom.api.schemas import crowd as answers
 from taskloom.api.schemas import error_responses
 from taskloom.api.schemas.errors import also
 from taskloom.errors import Invalid, MalformedJSON, NotFound, RateLimited
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.services.crowd.bodies import OverlapSet, TaskSuiteUpdate, TaskUpdate
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
 

@@ -20,12 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from taskloom.api.deps import ScopeDep, ServicesDep
 from taskloom.api.responses import FastJSONResponse, ok
 from taskloom.api.routes.crowd import Limit
-from taskloom.api.routes.crowd_schemas import CrowdBody, Id
 from taskloom.api.schemas import crowd as answers
 from taskloom.api.schemas import error_responses
 from taskloom.errors import Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.services.crowd.bodies import CrowdBody, Id
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd workers"])
 

@@ -1,8 +1,10 @@
-"""Request bodies of the native crowd API (``/v1/crowd``): Toloka's field names.
+"""Request bodies of the crowd services, in Toloka's field names (the native ``/v1/crowd``
+routes parse into them; they live here, beneath the api layer, so that the Toloka dialect
+can parse into the same models).
 
 Each resource accepts the fields taskloom implements and refuses any other with a 422 that
-names it, so a typo is never dropped silently. The services check values again (they also
-serve the Toloka front door); these models give the native API clear errors and its schema.
+names it, so a typo is never dropped silently. The services still check the dict bodies the
+Toloka front door hands them (its bodies keep unknown fields, stored as given).
 """
 
 from __future__ import annotations

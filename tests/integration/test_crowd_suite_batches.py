@@ -152,7 +152,7 @@ def test_a_worker_lost_mid_batch_creates_each_suite_once(crowd, services, scope,
     monkeypatch.setattr(ctx, "progress", progress)
     with pytest.raises(_Died):
         crowd.operations.run_suite_batch_create(
-            ctx, BatchCreateParams.model_validate(claimed["params"])
+            ctx.scope, ctx.job_id, ctx, BatchCreateParams.model_validate(claimed["params"])
         )
     assert count(services, crowd_task_suites, pool_id=pool["id"]) == 1
     deadline = time.monotonic() + 20

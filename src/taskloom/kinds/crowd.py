@@ -38,17 +38,17 @@ class AggregateParams(BaseModel):
 
 def run_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the crowd tasks of an asynchronous batch; log each item."""
-    return ctx.services.crowd.operations.run_batch_create(ctx, params)
+    return ctx.services.crowd.operations.run_batch_create(ctx.scope, ctx.job_id, ctx, params)
 
 
 def run_suite_batch_create(ctx: JobContext[Services], params: BatchCreateParams) -> dict[str, Any]:
     """Create the task suites of an asynchronous batch; log each item."""
-    return ctx.services.crowd.operations.run_suite_batch_create(ctx, params)
+    return ctx.services.crowd.operations.run_suite_batch_create(ctx.scope, ctx.job_id, ctx, params)
 
 
 def run_aggregate(ctx: JobContext[Services], params: AggregateParams) -> dict[str, Any]:
     """Aggregate a pool's answers into one answer per task."""
-    return ctx.services.crowd.aggregation.run(ctx, params)
+    return ctx.services.crowd.aggregation.run(ctx.scope, ctx.job_id, ctx, params)
 
 
 def register(registry: Registry) -> None:

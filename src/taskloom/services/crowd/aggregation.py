@@ -33,8 +33,8 @@ from taskloom.store.paging import CursorFormat, check_limit, page
 
 if TYPE_CHECKING:
     from taskloom.crowd.spec import Spec
-    from taskloom.jobs.context import JobContext
     from taskloom.jobs.engine import JobEngine
+    from taskloom.jobs.progress import Progress
     from taskloom.jobs.records import Job
     from taskloom.services.crowd.projects import Specs
     from taskloom.store.engine import Store
@@ -162,10 +162,9 @@ class Aggregation:
         _, out = self.specs.of(project)
         return algo.skill_weighted(answers, skills, n_options=_finite_options(out, fields))
 
-    def run(self, ctx: JobContext, params: Any) -> dict[str, Any]:
+    def run(self, scope: Scope, job_id: str, progress: Progress, params: Any) -> dict[str, Any]:
         """The body of a ``crowd_aggregate`` job."""
-        scope = ctx.scope
-        ctx.progress(1.0, "reading answers")
+        progress.progress(1.0, "reading answers")
         with self.store.read() as conn:
             pool = pool_row(conn, scope, params.pool_id)
             rows = self._answers(conn, pool.id)
@@ -177,20 +176,20 @@ class Aggregation:
                     )
                 )
             }
-            ctx.progress(10.0, f"aggregating {len(rows)} answers ({params.method})")
+            progress.progress(10.0, f"aggregating {len(rows)} answers ({params.method})")
             results = self._run(
                 conn, scope, pool, rows, params.method, params.fields, params.answer_weight_skill_id
             )
         ordered = sorted(results.items(), key=lambda kv: order.get(kv[0], 0))
-        ctx.progress(80.0, f"writing {len(ordered)} results")
+        progress.progress(80.0, f"writing {len(ordered)} results")
         with self.store.write() as conn:
-            conn.execute(delete(crowd_aggregated).where(crowd_aggregated.c.job_id == ctx.job_id))
+            conn.execute(delete(crowd_aggregated).where(crowd_aggregated.c.job_id == job_id))
             for start in range(0, len(ordered), _WRITE_CHUNK):
                 conn.execute(
                     insert(crowd_aggregated),
                     [
                         {
-                            "job_id": ctx.job_id,
+                            "job_id": job_id,
                             "position": start + i,
                             "pool_id": pool.id,
                             "task_id": task_id,

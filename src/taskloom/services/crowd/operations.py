@@ -26,8 +26,8 @@ from taskloom.store.crowd_tables import crowd_operation_items
 from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
-    from taskloom.jobs.context import JobContext
     from taskloom.jobs.engine import JobEngine
+    from taskloom.jobs.progress import Progress
     from taskloom.jobs.records import Job
     from taskloom.services.crowd.ratelimit import RateLimit
     from taskloom.services.crowd.suites import Suites
@@ -269,13 +269,17 @@ class Operations:
             ],
         )
 
-    def run_batch_create(self, ctx: JobContext, params: Any) -> dict[str, Any]:
-        """The body of a ``crowd_batch_create`` job."""
-        return self._run_batch(ctx, params, BATCH_KIND)
+    def run_batch_create(
+        self, scope: Scope, job_id: str, progress: Progress, params: Any
+    ) -> dict[str, Any]:
+        """The body of the ``crowd_batch_create`` job ``job_id``."""
+        return self._run_batch(scope, job_id, progress, params, BATCH_KIND)
 
-    def run_suite_batch_create(self, ctx: JobContext, params: Any) -> dict[str, Any]:
-        """The body of a ``crowd_suite_batch_create`` job."""
-        return self._run_batch(ctx, params, SUITE_BATCH_KIND)
+    def run_suite_batch_create(
+        self, scope: Scope, job_id: str, progress: Progress, params: Any
+    ) -> dict[str, Any]:
+        """The body of the ``crowd_suite_batch_create`` job ``job_id``."""
+        return self._run_batch(scope, job_id, progress, params, SUITE_BATCH_KIND)
 
     def _prepare(
         self, scope: Scope, kind: str, items: list[Any], pools: Any, allow_defaults: bool
@@ -292,9 +296,10 @@ class Operations:
         ready, errors = self.suites.prepare(scope, items, pools, allow_defaults, now)
         return [_Unit(pos, suite["id"], suite, rows) for pos, suite, rows in ready], errors
 
-    def _run_batch(self, ctx: JobContext, params: Any, kind: str) -> dict[str, Any]:
-        scope = Scope(app_id=ctx.scope.app_id, user_id=params.requester_id)
-        job_id = ctx.job_id
+    def _run_batch(
+        self, scope: Scope, job_id: str, progress: Progress, params: Any, kind: str
+    ) -> dict[str, Any]:
+        scope = Scope(app_id=scope.app_id, user_id=params.requester_id)
         t = crowd_operation_items
         with self.store.read() as conn:
             pending = conn.execute(
@@ -305,7 +310,7 @@ class Operations:
             pools = self.tasks.pool_infos(conn, scope, [r.input for r in pending])
         what = "task suites" if kind == SUITE_BATCH_KIND else "tasks"
         id_key = _CREATES[kind][1]
-        ctx.progress(1.0, f"checking {len(pending)} {what}")
+        progress.progress(1.0, f"checking {len(pending)} {what}")
         idxs = [r.idx for r in pending]
         units, errors = self._prepare(
             scope, kind, [r.input for r in pending], pools, params.allow_defaults
@@ -327,7 +332,7 @@ class Operations:
         used: set[str] = set()
         done = 0
         for chunk in _chunks(units):
-            ctx.progress(
+            progress.progress(
                 1.0 + 98.0 * done / max(len(units), 1), f"created {done} of {len(units)} {what}"
             )
             chunk_used = {u.rows[0][2] if u.suite is None else u.suite["pool_id"] for u in chunk}

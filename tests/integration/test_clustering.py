@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
 from taskloom.jobs.worker import Worker
-from taskloom.kinds import cluster as cluster_kind
+from taskloom.services import cluster_runs
 from taskloom.services.clustering import Clusterings
 from taskloom.store.tables import centroids, clusterings
 
@@ -145,7 +145,7 @@ def test_refresh_false_labels_only_new_documents(services, scope, blobs):
 
 
 def test_a_retried_job_overwrites_its_own_output(services, scope, blobs, monkeypatch):
-    monkeypatch.setattr(cluster_kind, "LABEL_BATCH", 100)
+    monkeypatch.setattr(cluster_runs, "LABEL_BATCH", 100)
     real = Clusterings.write_labels
     calls = {"n": 0}
 

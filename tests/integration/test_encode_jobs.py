@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from taskloom.errors import Invalid, NotFound
 from taskloom.jobs.worker import Worker
-from taskloom.kinds import encode as encode_kinds
 from taskloom.ml.encoders import OnnxTextEncoder
+from taskloom.services import encoding
 from taskloom.services.encoders import EncoderService, encode_query, encoder_service
 from taskloom.store.tables import vectors
 
@@ -250,7 +250,7 @@ def test_text_job_retried_after_a_crash_gives_the_same_vectors_once(
 ) -> None:
     docs = [{"_id": f"s{i:02d}", "text": f"{SENTENCES[i % 12]} (copy {i})"} for i in range(40)]
     make_dataset(services, scope, "retry", docs)
-    monkeypatch.setattr(encode_kinds, "TEXT_PAGE", 10)
+    monkeypatch.setattr(encoding, "TEXT_PAGE", 10)
     real_update = services.documents.update
     calls = {"n": 0}
 
@@ -280,7 +280,7 @@ def test_text_job_retried_after_a_crash_gives_the_same_vectors_once(
 
 def test_text_job_reports_progress_and_can_be_cancelled(services, scope, monkeypatch) -> None:
     make_dataset(services, scope, "cancel", [{"_id": str(i), "text": "x"} for i in range(30)])
-    monkeypatch.setattr(encode_kinds, "TEXT_PAGE", 10)
+    monkeypatch.setattr(encoding, "TEXT_PAGE", 10)
     job, _ = services.jobs.submit(scope, "encode_text", {"field": "text"}, dataset="cancel")
     real_list = services.documents.list
     pages = {"n": 0}

@@ -13,10 +13,12 @@ from taskloom.secrets_box import SecretBox
 from taskloom.services.auth import AuthService
 from taskloom.services.buckets import BucketService
 from taskloom.services.centroids import CentroidService
+from taskloom.services.cluster_runs import ClusterRuns
 from taskloom.services.crowd import CrowdService
 from taskloom.services.datasets import DatasetService
 from taskloom.services.documents import DocumentService
 from taskloom.services.encoders import EncoderService
+from taskloom.services.encoding import Encoding
 from taskloom.services.features import FeatureService
 from taskloom.services.models import ModelService
 from taskloom.services.search import SearchService
@@ -33,9 +35,11 @@ class Services:
         self.encoders = EncoderService(store, settings)
         self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
         self.centroids = CentroidService(store, self.documents)
+        self.cluster_runs = ClusterRuns(self.centroids.clusterings)
         self.search = SearchService(store, self.documents, settings, services=self)
         self.blobs = BlobStore.from_settings(settings)
         self.jobs = engine
+        self.encoding = Encoding(self.documents, self.datasets, self.encoders, self.blobs)
         self.crowd = CrowdService(store, settings, engine)
         self.buckets = BucketService(store, self.blobs)
         self.features = FeatureService(store, self.blobs, self.buckets)

@@ -17,16 +17,16 @@ from taskloom.errors import (
 )
 from taskloom.version import __version__
 
-_LAZY = {"Client", "Dataset", "Job"}
+_LAZY = {"Client", "Dataset", "Job", "JobFailed"}
 
 
 def __getattr__(name: str) -> object:
     # the SDK pulls in httpx and numpy: load it on first use, so that `import taskloom`
     # (and every CLI command) starts fast
-    if name == "Job":
+    if name in ("Job", "JobFailed"):
         from taskloom.sdk import jobs
 
-        return jobs.Job
+        return getattr(jobs, name)
     if name in _LAZY:
         from taskloom.sdk import client
 
@@ -42,6 +42,7 @@ __all__ = [
     "Invalid",
     "InvalidTransition",
     "Job",
+    "JobFailed",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",

@@ -188,7 +188,7 @@ def _error_text(error: Any) -> str:
 def _follow(job: Any, timeout: float | None) -> None:
     """Follow a job to its end with a progress bar; exit with a code after its status."""
     try:
-        job.wait(timeout=timeout, progress=True)
+        job.wait(timeout=timeout, progress=True, raise_on_failure=False)
     except TimeoutError:
         fail(
             f"job {job.id} is still {job.status} after {timeout:g}s; it goes on "
@@ -247,7 +247,7 @@ def cancel(
     with client(connection(url, api_key, data_dir, app)) as c:
         job = c.jobs.get(job_id).cancel()
         if wait and not job.done:
-            job.wait()
+            job.wait(raise_on_failure=False)
     if job.status == "cancelled":
         console.print(f"Job {job.id} [yellow]cancelled[/].")
     elif job.done:
@@ -305,7 +305,7 @@ def submit(
         if wait:
             if as_json:
                 with contextlib.suppress(TimeoutError):  # the JSON says where it is
-                    job.wait(timeout=timeout)
+                    job.wait(timeout=timeout, raise_on_failure=False)
             else:
                 _follow(job, timeout)
     if as_json:

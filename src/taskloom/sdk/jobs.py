@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 
+from taskloom import errors
 from taskloom.errors import TaskloomError, error_for_status
 from taskloom.sdk.progress import Bar, past
 
@@ -22,6 +23,28 @@ if TYPE_CHECKING:
     from taskloom.sdk.client import Client
 
 TERMINAL = ("completed", "failed", "cancelled")
+
+
+class JobFailed(errors.JobFailed):
+    """The job ended ``failed``: ``code`` and ``message`` are the job's error, ``job`` the job.
+
+    Raised by :meth:`Job.wait` unless it is given ``raise_on_failure=False``. A subclass of
+    :class:`taskloom.errors.JobFailed`, what a job kind raises to fail its job.
+    """
+
+    def __init__(self, job: Job) -> None:
+        error = job.data.get("error") or {}
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        code = error.get("code") or "job_failed"
+        reason = error.get("message") or "no reason given"
+        super().__init__(
+            f"job {job.id} ({job.kind}) failed: {code}: {reason}",
+            code=code,
+            details={"job_id": job.id, **(error.get("details") or {})},
+        )
+        self.job = job
+        self.reason = reason
 
 
 class Job:
@@ -66,12 +89,19 @@ class Job:
         ]
 
     def wait(
-        self, timeout: float | None = None, *, progress: bool = False, poll_interval: float = 0.5
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool = False,
+        poll_interval: float = 0.5,
+        raise_on_failure: bool = True,
     ) -> Job:
         """Block until the job is completed, failed or cancelled; returns the job.
 
         Follows the job's event stream (server-sent events) when the transport can stream,
-        else polls. ``progress=True`` shows a progress bar. Raises ``TimeoutError``.
+        else polls. ``progress=True`` shows a progress bar. Raises :class:`JobFailed` (with
+        the job's error code and message) when the job failed, unless
+        ``raise_on_failure=False``; a cancelled job is returned. Raises ``TimeoutError``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = Bar(f"{self.kind} {self.id[:8]}", progress, total=100.0)
@@ -95,6 +125,8 @@ class Job:
             bar.update(self.data.get("progress") or 0.0, self.status)
         finally:
             bar.close()
+        if raise_on_failure and self.data["status"] == "failed":
+            raise JobFailed(self)
         return self
 
     def _follow(self, deadline: float | None, bar: Bar) -> None:

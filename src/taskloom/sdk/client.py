@@ -1,9 +1,13 @@
 """``taskloom.Client``: talk to a server (``url=``) or run one in-process (``path=``).
 
-    c = Client(url="http://127.0.0.1:8000", api_key=KEY)   # a running server
+    c = Client()                                          # the server on 127.0.0.1:8000
+    c = Client(url="http://127.0.0.1:8000", api_key=KEY)   # a server, a key
     c = Client(path="./data")                             # embedded, no server at all
 
-Both run the same FastAPI app and give the same results.
+Both run the same FastAPI app and give the same results. Without ``api_key=`` a client
+for a server looks where the CLI looks (``sdk/credentials.py``): ``TASKLOOM_API_KEY``, then
+the ``credentials.json`` that ``taskloom serve`` wrote in ``data_dir=`` (default
+``TASKLOOM_DATA_DIR``, else ``./taskloom-data``). A 401 says where it looked.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import httpx
 import orjson
 
 from taskloom import wire
-from taskloom.errors import TaskloomError, Unavailable, error_for_status
+from taskloom.errors import TaskloomError, Unauthorized, Unavailable, error_for_status
 from taskloom.sdk.blobs import Blobs
 from taskloom.sdk.centroids import Centroids, query_vector
+from taskloom.sdk.credentials import FoundKey, find_api_key
 from taskloom.sdk.jobs import Jobs
 from taskloom.sdk.progress import Bar
 
@@ -66,17 +71,22 @@ class Client:
         retries: int = 4,
         transport: httpx.BaseTransport | None = None,
         workers: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._platform: Any = None
         self._can_stream = True
+        self._found_key: FoundKey | None = None
         if path is not None and url is not None:
             raise ValueError("give url= for a server or path= for embedded mode, not both")
         if path is not None:
             transport, api_key = self._start_embedded(Path(path), api_key, workers)
             url = "http://taskloom.embedded"
             self._can_stream = False
+        else:
+            # the same search as the CLI's: api_key=, TASKLOOM_API_KEY, credentials.json
+            self._found_key = find_api_key(api_key, data_dir)
+            api_key = self._found_key.key
         url = url or os.environ.get("TASKLOOM_URL") or DEFAULT_URL
-        api_key = api_key or os.environ.get("TASKLOOM_API_KEY")
         headers = {"User-Agent": "taskloom-python"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -140,12 +150,29 @@ class Client:
                         body = orjson.loads(resp.content)
                     except orjson.JSONDecodeError:
                         body = {"error": {"message": resp.text[:500]}}
-                    raise error_for_status(resp.status_code, body)
+                    raise self._explained(error_for_status(resp.status_code, body))
                 else:
                     return orjson.loads(resp.content) if resp.content else None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise Unavailable(f"taskloom at {self.url} is unavailable")
+
+    @property
+    def api_key_source(self) -> str:
+        """Where the API key came from (``api_key=``, ``TASKLOOM_API_KEY``, a credentials.json
+        path); ``""`` when there is none or the client is embedded."""
+        return self._found_key.source if self._found_key is not None else ""
+
+    def _explained(self, exc: TaskloomError) -> TaskloomError:
+        """A 401 says where the key came from, or where the client looked for one."""
+        found = self._found_key
+        if isinstance(exc, Unauthorized) and found is not None:
+            if found.key is None:
+                exc.message += f"; {found.missing()}"
+            else:
+                exc.message += f" (key from {found.source})"
+            exc.args = (exc.message,)
+        return exc
 
     def close(self) -> None:
         self._http.close()

@@ -25,6 +25,7 @@ from taskloom.api.routes import blobs as blob_routes
 from taskloom.api.routes import buckets as bucket_routes
 from taskloom.api.routes import features as feature_routes
 from taskloom.api.routes import models as model_routes
+from taskloom.api.web import docs
 from taskloom.config import Settings
 from taskloom.runtime import Platform
 from taskloom.version import __version__
@@ -52,7 +53,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         description="Self-hosted AI data platform: datasets, vectors, jobs.",
         default_response_class=FastJSONResponse,
         lifespan=lifespan,
+        # FastAPI's pages load their scripts from a CDN: ours come from the package
+        docs_url=None,
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.platform = platform
     errors.install(app)
     app.include_router(account.router)

@@ -492,9 +492,18 @@ def test_bad_input_answers_4xx(services, scope, blobs, http):
         },
     )
     error_of(r, 422, "invalid_params")
+    # a field the dataset lacks, or one that holds no vectors: refused at submit, naming the
+    # param and the fields there are (no job is made)
+    for params, code, listed in [
+        ({"vector_field": "zz_vector_", "n_clusters": 2}, "unknown_field", "fields"),
+        ({"vector_field": "title", "n_clusters": 2}, "not_a_vector_field", "vector_fields"),
+    ]:
+        r = http.post("/v1/jobs", json={"kind": "cluster", "dataset": "blobs", "params": params})
+        err = error_of(r, 422, code)
+        assert err["details"]["field"] == "params.vector_field"
+        assert FIELD in err["details"][listed]
+    # checks that need the documents themselves: the job fails with a code
     for params, code in [
-        ({"vector_field": "zz_vector_", "n_clusters": 2}, "UNKNOWN_FIELD"),
-        ({"vector_field": "title", "n_clusters": 2}, "NOT_A_VECTOR_FIELD"),
         ({"vector_field": FIELD, "n_clusters": 401, "refresh": True}, "TOO_FEW_DOCUMENTS"),
     ]:
         job = run_job(services, scope, **params)

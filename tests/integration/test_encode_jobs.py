@@ -21,6 +21,8 @@ from taskloom.services import encoding
 from taskloom.services.encoders import EncoderService, encode_query, encoder_service
 from taskloom.store.tables import vectors
 
+from .conftest import error_of
+
 PEOPLE = [
     {"_id": "p1", "person_characteristics": {"height": 180, "age": 40, "weight": 70}},
     {"_id": "p2", "person_characteristics": {"age": 32, "purchases": 10, "visits": 24}},
@@ -472,3 +474,57 @@ def test_clip_images_only_from_the_media_folder_or_public_urls(
     failed = run_job(services, scope, "encode_image_clip", {"field": "image"}, "all-bad")
     assert failed["status"] == "failed" and failed["error"]["code"] == "NOTHING_ENCODED"
     assert "outside the media folder" in failed["error"]["message"]
+
+
+# -- params checked against the dataset at submit ---------------------------------------------
+
+
+def test_encode_params_are_checked_against_the_dataset_fields_at_submit(
+    services, scope, http
+) -> None:
+    make_dataset(services, scope, "checked", [*PEOPLE, {"_id": "t", "title": "a text"}])
+
+    def n_jobs() -> int:
+        return len(services.jobs.list(scope, dataset="checked", limit=500)["data"])
+
+    jobs_before = n_jobs()
+    cases = [
+        ("encode_text", {"field": "no_such"}, "unknown_field", "params.field"),
+        ("encode_text", {"field": "person_characteristics"}, "wrong_field_type", "params.field"),
+        ("encode_text_clip", {"field": "nope"}, "unknown_field", "params.field"),
+        ("encode_numeric", {"fields": ["title"]}, "wrong_field_type", "params.fields.0"),
+        (
+            "encode_numeric",
+            {"fields": ["person_characteristics", "missing"]},
+            "unknown_field",
+            "params.fields.1",
+        ),
+        (
+            "encode_categories",
+            {"fields": ["person_characteristics"]},
+            "wrong_field_type",
+            "params.fields.0",
+        ),
+    ]
+    for kind, params, code, field in cases:
+        r = http.post("/v1/jobs", json={"kind": kind, "dataset": "checked", "params": params})
+        err = error_of(r, 422, code)
+        assert err["details"]["field"] == field, (kind, err)
+        if code == "unknown_field":  # says which fields there are
+            assert "title" in err["details"]["fields"]
+            assert "person_characteristics.age" in err["details"]["fields"]
+            assert "title" in err["message"]
+    # nothing was queued
+    assert n_jobs() == jobs_before == 0
+
+
+def test_encode_job_whose_field_no_document_holds_fails_with_a_code(
+    services, scope, minilm
+) -> None:
+    # the field is in the dataset's field list, but its only document is gone
+    make_dataset(services, scope, "gone", [{"_id": "a", "text": "hello"}, {"_id": "b", "n": 1}])
+    services.documents.delete(scope, "gone", ["a"])
+    job = run_job(services, scope, "encode_text", {"field": "text"}, "gone")
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "NOTHING_TO_ENCODE"
+    assert "text" in job["error"]["message"]

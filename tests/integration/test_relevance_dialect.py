@@ -678,13 +678,22 @@ def test_encoder_task_parameters_are_checked_by_the_job_kind(rel, services):
     r = rel.post(url, json={"task_name": "TextEncoder", "field": "x", "colour": "red"})
     err = rel_error(r, 422, "invalid_params")
     assert err["details"]["field"] == "colour"
-    # a task that fails while it runs reports Failed with the reason
+    # a field the dataset does not have: refused at once, with the fields it has
     r = rel.post(url, json={"task_name": "NumericEncoder", "fields": ["no_such_field"]})
+    err = rel_error(r, 422, "unknown_field")
+    assert err["details"]["field"] == "fields.0"
+    assert "person_characteristics.age" in err["details"]["fields"]
+    # a task that fails while it runs reports Failed with the reason: `odd.a` is known (of
+    # mixed type), but no document holds an object of numbers there
+    make_dataset(rel, "odd", [{"_id": "1", "odd": {"a": "x"}}, {"_id": "2", "odd": {"a": [1]}}])
+    r = rel.post(
+        "/datasets/odd/tasks/create", json={"task_name": "NumericEncoder", "fields": ["odd"]}
+    )
     task = r.json()["task_id"]
     run_jobs(services)
-    status = get(rel, f"/datasets/people/tasks/{task}/status").json()
+    status = get(rel, f"/datasets/odd/tasks/{task}/status").json()
     assert (status["status"], status["error_code"]) == ("Failed", "NOTHING_TO_ENCODE")
-    assert "no_such_field" in status["error"]
+    assert "odd" in status["error"]
 
 
 # -- vector search -------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class JobEngine(WorkerSide):
                     if row is not None:
                         return public(row), False
                 ds = lookup(conn, scope, dataset) if dataset is not None else None
+                if ds is not None and spec.check is not None:
+                    spec.check(validated, ds.fields)
                 if parent_id is not None:
                     self._get(conn, scope, parent_id, field="parent_id")
                 job_id = uuid.uuid4().hex

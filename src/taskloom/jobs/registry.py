@@ -6,7 +6,7 @@ layers above it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from taskloom.jobs.context import JobContext
 
 RunFn = Callable[["JobContext", Any], dict[str, Any] | None]
+# (validated params, the dataset's field list) -> None, or raises Invalid: checked at submit
+CheckFn = Callable[[Any, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class JobKind:
     run: RunFn
     description: str = ""
     needs_dataset: bool = False
+    # checks the params against the dataset's fields when the job is submitted (422 then,
+    # rather than a job that fails or does nothing later)
+    check: CheckFn | None = None
 
     def validate(self, params: Any) -> BaseModel:
         if params is None:

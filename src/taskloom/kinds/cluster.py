@@ -6,12 +6,14 @@ The params are checked here; the work (fit or assign, labels, centroids, idempot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskloom.errors import Invalid
 from taskloom.jobs.registry import JobKind, Registry
+from taskloom.kinds.checks import require_field
 from taskloom.services.cluster_runs import ClusterSpec
 from taskloom.services.clustering import ALIAS_RE, MAX_CLUSTERS
 
@@ -55,6 +57,10 @@ def run_cluster(ctx: JobContext[Services], params: ClusterParams) -> dict[str, A
     )
 
 
+def check_cluster(params: ClusterParams, fields: Mapping[str, Any]) -> None:
+    require_field(fields, params.vector_field, param="params.vector_field", types={"vector"})
+
+
 def register(registry: Registry) -> None:
     registry.register(
         JobKind(
@@ -64,5 +70,6 @@ def register(registry: Registry) -> None:
             "k-means on a vector field: cluster-<n> labels written to "
             "_cluster_.{vector_field}.{alias}, centroids stored.",
             needs_dataset=True,
+            check=check_cluster,
         )
     )

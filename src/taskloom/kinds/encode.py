@@ -16,13 +16,15 @@ What the runs do (fitting, modes, refresh, progress, results) is described in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from taskloom.errors import JobFailed
 from taskloom.jobs.context import JobContext
-from taskloom.jobs.registry import JobKind, Registry
+from taskloom.jobs.registry import CheckFn, JobKind, Registry
+from taskloom.kinds.checks import require_field
 from taskloom.services.container import Services
 from taskloom.store.filters import VECTOR_SUFFIX
 
@@ -158,27 +160,69 @@ def run_encode_image_clip(
     )
 
 
+def _check_numeric(params: EncodeNumericParams, fields: Mapping[str, Any]) -> None:
+    for i, path in enumerate(params.fields):
+        require_field(
+            fields,
+            path,
+            param=f"params.fields.{i}",
+            types={"object"},
+            what="encode_numeric (objects of numbers)",
+        )
+
+
+def _check_categories(params: EncodeCategoriesParams, fields: Mapping[str, Any]) -> None:
+    for i, path in enumerate(params.fields):
+        require_field(
+            fields,
+            path,
+            param=f"params.fields.{i}",
+            types={"array", "text"},
+            what="encode_categories (lists of labels, or one label)",
+        )
+
+
+def _check_text(params: EncodeTextParams, fields: Mapping[str, Any]) -> None:
+    require_field(fields, params.field, param="params.field", types={"text"}, what="text")
+
+
 def register(registry: Registry) -> None:
-    for name, params, fn, text in (
-        ("encode_numeric", EncodeNumericParams, run_encode_numeric, run_encode_numeric.__doc__),
+    kinds: list[tuple[str, type[BaseModel], Any, str, CheckFn]] = [
+        (
+            "encode_numeric",
+            EncodeNumericParams,
+            run_encode_numeric,
+            run_encode_numeric.__doc__ or "",
+            _check_numeric,
+        ),
         (
             "encode_categories",
             EncodeCategoriesParams,
             run_encode_categories,
-            run_encode_categories.__doc__,
+            run_encode_categories.__doc__ or "",
+            _check_categories,
         ),
-        ("encode_text", EncodeTextParams, run_encode_text, run_encode_text.__doc__),
+        (
+            "encode_text",
+            EncodeTextParams,
+            run_encode_text,
+            run_encode_text.__doc__ or "",
+            _check_text,
+        ),
         (
             "encode_text_clip",
             EncodeTextClipParams,
             run_encode_text_clip,
-            run_encode_text_clip.__doc__,
+            run_encode_text_clip.__doc__ or "",
+            _check_text,
         ),
         (
             "encode_image_clip",
             EncodeImageClipParams,
             run_encode_image_clip,
             (run_encode_image_clip.__doc__ or "").split("\n")[0],
+            _check_text,
         ),
-    ):
-        registry.register(JobKind(name, params, fn, (text or "").strip(), needs_dataset=True))
+    ]
+    for name, params, fn, text, check in kinds:
+        registry.register(JobKind(name, params, fn, text.strip(), needs_dataset=True, check=check))

@@ -318,6 +318,12 @@ def _model(
     """Encode ``field`` (text values) with a model; ``load`` turns the values into
     the encoder's items where they are references (images)."""
     output = model_output(field, alias)
+    if run.count({field: {"$exists": True}}) == 0:
+        raise JobFailed(
+            f"no document of the dataset has {field!r}",
+            code="nothing_to_encode",
+            field="params.field",
+        )
     try:
         mode, reason = run.decide(refresh, output, kind, state, encoder.dim)
         run.encoders.put(

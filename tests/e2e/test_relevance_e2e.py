@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ServerProcess
 from taskloom.runtime import read_credentials
-from taskloom.sdk.compat.relevance import Centroids, TaskFailed, TasksClient
+from taskloom.sdk.compat.relevance import APIError, Centroids, TaskFailed, TasksClient
 
 pytestmark = pytest.mark.e2e
 
@@ -150,16 +150,24 @@ def test_encoders_through_the_front_door_make_the_seed_vectors(server, relevance
 
 def test_a_failing_task_ends_the_polling_with_an_error(server, relevance):
     rel, project, key = relevance
-    bulk_insert(rel, "people", PERSONS)
+    # `odd` is a field of the dataset, but no document holds an object of numbers there:
+    # the task is accepted and fails while it runs
+    odd = [{"_id": "o1", "odd": {"a": "x"}}, {"_id": "o2", "odd": {"a": [1]}}]
+    bulk_insert(rel, "people", [*PERSONS, *odd])
     with TasksClient(project, key, base_url=server.url, wait_timeout=120) as tasks:
         with pytest.raises(TaskFailed) as failed:
             tasks.create_numeric_encoder_task(
-                "people", fields=["no_such_field"], verbose=True, time_between_ping=PING
+                "people", fields=["odd"], verbose=True, time_between_ping=PING
             )
-        assert "no_such_field" in str(failed.value)
+        assert "odd" in str(failed.value)
         assert failed.value.task["status"] == "Failed"
         status = tasks.status("people", failed.value.task["task_id"])
         assert status["status"] == "Failed" and status["error_code"] == "NOTHING_TO_ENCODE"
+        # a field the dataset does not have is refused when the task is created
+        with pytest.raises(APIError) as refused:
+            tasks.create_numeric_encoder_task("people", fields=["no_such_field"])
+        assert "no_such_field" in str(refused.value)
+        assert "person_characteristics.age" in str(refused.value)
 
 
 def blobs(seed: int = 11) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from taskloom.errors import Invalid, NotFound
 from taskloom.jobs.worker import Worker
 from taskloom.ml.encoders import OnnxTextEncoder
 from taskloom.services import encoding
-from taskloom.services.encoders import EncoderService, encode_query, encoder_service
+from taskloom.services.encoders import EncoderService
 from taskloom.store.tables import vectors
 
 from .conftest import error_of
@@ -108,7 +108,7 @@ def test_numeric_seed_example_by_column(services, scope) -> None:
         "p1": {"height": 180, "age": 40, "weight": 70, "purchases": 0, "visits": 0},
         "p2": {"height": 0, "age": 32, "weight": 0, "purchases": 10, "visits": 24},
     }
-    rec = encoder_service(services).get(scope, "people", "person_characteristics_vector_")
+    rec = services.encoders.get(scope, "people", "person_characteristics_vector_")
     assert rec is not None and rec["kind"] == "encode_numeric"
     assert rec["state"]["columns"] == out["columns"]
 
@@ -136,7 +136,7 @@ def test_categories_seed_example(services, scope) -> None:
         "m1": [1, 1, 1, 0, 0],
         "m2": [1, 0, 0, 1, 1],
     }
-    rec = encoder_service(services).get(scope, "movies", "category_vector_")
+    rec = services.encoders.get(scope, "movies", "category_vector_")
     assert rec is not None and rec["state"] == {"categories": out["categories"]}
 
 
@@ -163,7 +163,7 @@ def test_tabular_fit_covers_the_whole_dataset_and_refits_when_it_changes(service
     assert got["p3"][-1] == 2 and got["p1"][-1] == 0
     schema = services.datasets.schema(scope, "people")
     assert schema["person_characteristics_num_vector_"] == {"type": "vector", "dim": 6}
-    rec = encoder_service(services).get(scope, "people", "person_characteristics_num_vector_")
+    rec = services.encoders.get(scope, "people", "person_characteristics_num_vector_")
     assert rec is not None and rec["state"]["columns"] == grown["columns"]
 
 
@@ -307,13 +307,15 @@ def test_encode_query_uses_the_encoder_that_made_the_field(services, scope, mini
     docs = [{"_id": f"s{i}", "text": t} for i, t in enumerate(SENTENCES)]
     make_dataset(services, scope, "search", [*docs, {"_id": "n", "nums": {"a": 1}}])
     run_job(services, scope, "encode_text", {"field": "text"}, "search")
-    q = encode_query(services, scope, "search", "text_default_vector_", "someone eats a meal")
+    q = services.encoders.encode_query(
+        scope, "search", "text_default_vector_", "someone eats a meal"
+    )
     assert q.dtype == np.float32 and q.shape == (384,)
     np.testing.assert_allclose(q, minilm.encode(["someone eats a meal"])[0], atol=1e-6)
     got = vectors_of(services, scope, "search", "text_default_vector_")
     ranked = sorted(got, key=lambda d: -float(np.dot(got[d], q)))
     assert set(ranked[:2]) == {"s0", "s1"}  # the two sentences about eating
-    svc = encoder_service(services)
+    svc = services.encoders
     assert isinstance(svc, EncoderService)
     with pytest.raises(NotFound) as missing:
         svc.encode_query(scope, "search", "nope_vector_", "x")
@@ -358,7 +360,7 @@ def test_nested_fields_name_a_top_level_output(services, scope) -> None:
 
 def test_clip_without_a_model_folder_fails_clearly(services, scope) -> None:
     make_dataset(services, scope, "c", [{"_id": "a", "text": "a cat"}])
-    encoder_service(services).settings.clip_model_dir = None
+    services.encoders.settings.clip_model_dir = None
     for kind in ("encode_text_clip", "encode_image_clip"):
         job = run_job(services, scope, kind, {"field": "text"}, "c")
         assert job["status"] == "failed" and job["attempts"] == 1
@@ -379,7 +381,7 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def media(services, clip_dir: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "media"
     folder.mkdir()
-    settings = encoder_service(services).settings
+    settings = services.encoders.settings
     settings.clip_model_dir = clip_dir
     settings.media_dir = folder
     return folder
@@ -434,7 +436,7 @@ def test_clip_text_and_image_jobs(services, scope, media: Path, clip_dir: Path) 
     only_output(run_job(services, scope, "encode_image_clip", redo, "pics"))
     assert vectors_of(services, scope, "pics", "image_clip_vector_") == iv
     # a text query against the image field is a CLIP text vector
-    q = encode_query(services, scope, "pics", "image_clip_vector_", "picture number 1")
+    q = services.encoders.encode_query(scope, "pics", "image_clip_vector_", "picture number 1")
     np.testing.assert_allclose(q, model.encode_text(["picture number 1"])[0], atol=1e-5)
 
 

@@ -6,7 +6,6 @@ data the test keeps itself; random vectors make ties between scores practically 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -624,17 +623,15 @@ def test_unknown_and_empty_datasets(http, services, scope, world):
 
 
 def test_text_queries_are_encoded_by_the_fields_encoder(services, scope, world, monkeypatch):
-    from taskloom.services import encoders
-
     calls = []
 
-    def fake(svc, sc, dataset, field, text):
-        calls.append((svc, sc, dataset, field, text))
+    def fake(sc, dataset, field, text):  # a test double of the field's encoder
+        calls.append((sc, dataset, field, text))
         return query(50)
 
-    monkeypatch.setattr(encoders, "encode_query", fake)
+    monkeypatch.setattr(services.encoders, "encode_query", fake)
     res = services.search.search(scope, "items", text="a red bike", vector_field="emb_vector_")
-    assert calls == [(services, scope, "items", "emb_vector_", "a red bike")]
+    assert calls == [(scope, "items", "emb_vector_", "a red bike")]
     assert_matches(res, *world.reference("cosine", query(50), k=10))
     res = services.search.search(
         scope,
@@ -649,11 +646,8 @@ def test_text_queries_are_encoded_by_the_fields_encoder(services, scope, world, 
     assert_matches(res, *world.multi("cosine", parts, k=3))
 
 
-def test_text_queries_without_an_encoder_are_a_4xx(http, world, monkeypatch):
-    import taskloom.services
-
-    monkeypatch.setitem(sys.modules, "taskloom.services.encoders", None)  # import fails
-    monkeypatch.delattr(taskloom.services, "encoders", raising=False)
+def test_text_queries_without_an_encoder_are_a_4xx(http, services, world, monkeypatch):
+    monkeypatch.setattr(services.search, "encoders", None)  # a search service with none
     err = error_of(
         post(http, {"text": "a red bike", "vector_field": "emb_vector_"}), 422, "no_encoder"
     )

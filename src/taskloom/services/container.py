@@ -36,7 +36,7 @@ class Services:
         self.documents = DocumentService(store, max_batch=settings.max_batch_documents)
         self.centroids = CentroidService(store, self.documents)
         self.cluster_runs = ClusterRuns(self.centroids.clusterings)
-        self.search = SearchService(store, self.documents, settings, services=self)
+        self.search = SearchService(store, self.documents, settings, self.encoders)
         self.blobs = BlobStore.from_settings(settings)
         self.jobs = engine
         self.encoding = Encoding(self.documents, self.datasets, self.encoders, self.blobs)

@@ -255,31 +255,4 @@ def _public(row: Any) -> dict[str, Any]:
     }
 
 
-_WIRE_LOCK = threading.Lock()
-
-
-def encoder_service(services: Any) -> EncoderService:
-    """The platform's EncoderService: ``services.encoders``; a platform that does not wire
-    one gets one built on first use from ``services.settings`` (or the environment's
-    Settings) over the documents' store, and kept on ``services``."""
-    svc = getattr(services, "encoders", None)
-    if isinstance(svc, EncoderService):
-        return svc
-    with _WIRE_LOCK:
-        svc = getattr(services, "encoders", None)
-        if not isinstance(svc, EncoderService):
-            settings = getattr(services, "settings", None) or Settings()
-            svc = EncoderService(services.documents.store, settings)
-            services.encoders = svc
-        return svc
-
-
-def encode_query(
-    services: Any, scope: Scope, dataset: str, vector_field: str, text: str
-) -> np.ndarray:
-    """Module-level form of :meth:`EncoderService.encode_query` for callers holding the
-    platform's ``services``."""
-    return encoder_service(services).encode_query(scope, dataset, vector_field, text)
-
-
-__all__ = ["MODEL_ID", "EncoderService", "encode_query", "encoder_service"]
+__all__ = ["MODEL_ID", "EncoderService"]

@@ -38,6 +38,7 @@ from taskloom.errors import Invalid
 from taskloom.scope import Scope
 from taskloom.services.batches import _Bad, parse_vector
 from taskloom.services.documents import DocumentService
+from taskloom.services.encoders import EncoderService
 from taskloom.store.engine import Store
 from taskloom.store.lookups import lookup
 from taskloom.store.tables import documents
@@ -87,12 +88,12 @@ class SearchService:
         store: Store,
         documents: DocumentService,
         settings: Settings,
-        services: Any = None,
+        encoders: EncoderService | None = None,
     ) -> None:
-        """``services``: the platform's services, for the text encoders (optional)."""
+        """``encoders``: turn text queries into vectors (without them, queries are vectors)."""
         self.store = store
         self.documents = documents
-        self.services = services
+        self.encoders = encoders
         self._datasets: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.threads = settings.search_threads
         self.filters = documents.filters
@@ -370,22 +371,11 @@ class SearchService:
             )
 
     def _encode(self, conn: Connection, scope: Scope, ds: Any, q: _Query) -> np.ndarray:
-        """Text through the encoder that made the field (``services.encoders``)."""
-        try:
-            from taskloom.services import encoders  # optional: written apart
-        except ImportError:
-            encoders = None  # type: ignore[assignment]
-        encode_query = getattr(encoders, "encode_query", None)
-        if encode_query is None:
-            raise _bad(
-                "text queries need the encoders module, which this installation lacks; "
-                "send a vector",
-                "no_encoder",
-                q.where,
-            )
-        if self.services is None:
+        """Text through the encoder that made the field."""
+        assert q.text is not None
+        if self.encoders is None:
             raise _bad("text queries need the platform's encoders", "no_encoder", q.where)
-        out = encode_query(self.services, scope, ds.name, q.field, q.text)
+        out = self.encoders.encode_query(scope, ds.name, q.field, q.text)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def _candidates(self, conn: Connection, dataset_id: int, flt: Any) -> np.ndarray | None:

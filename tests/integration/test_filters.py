@@ -8,10 +8,10 @@ SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import pytest
+import re2
 from sqlalchemy import text
 
 from taskloom.errors import Invalid
@@ -36,7 +36,7 @@ def is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def ref_eq(v: Any, x: Any) -> bool:
+def ref_scalar_eq(v: Any, x: Any) -> bool:
     if x is None:
         return v is None or v is MISSING
     if isinstance(x, bool):
@@ -44,6 +44,17 @@ def ref_eq(v: Any, x: Any) -> bool:
     if is_num(x):
         return is_num(v) and v == x
     return isinstance(v, str) and v == x
+
+
+def ref_eq(v: Any, x: Any) -> bool:
+    """MongoDB's equality: a value equal to ``x``, or an array with an element that is."""
+    if isinstance(v, list):
+        return any(ref_scalar_eq(e, x) for e in v)
+    return ref_scalar_eq(v, x)
+
+
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.dot_nl = True  # PostgreSQL's "." matches newlines
 
 
 def ref_order(v: Any, op: str, x: Any) -> bool:
@@ -67,9 +78,9 @@ def ref_cond(v: Any, op: str, x: Any) -> bool:
     if op == "$contains":
         if isinstance(v, str) and isinstance(x, str):
             return x in v
-        return isinstance(v, list) and any(ref_eq(e, x) for e in v)
+        return isinstance(v, list) and any(ref_scalar_eq(e, x) for e in v)
     if op == "$regex":
-        return isinstance(v, str) and re.search(x, v) is not None
+        return isinstance(v, str) and re2.compile(x, RE2_OPTIONS).search(v) is not None
     return ref_order(v, op, x)
 
 
@@ -117,6 +128,13 @@ DOCS: list[dict[str, Any]] = [
     {"_id": "r", "price": "10", "name": "ten", "meta": {"source": "web", "rank": "1"}},
     {"_id": "s", "name": "sierra", "meta": None},
     {"_id": "t", "price": -0.0, "name": "a b", "meta": {"source": "web"}, "ok": False},
+    {
+        "_id": "u",
+        "price": 3,
+        "name": "line\nbreak",
+        "tags": ["a", "b", 5, None, True, ["x"], {"k": "x"}],
+        "ok": [False, 1],
+    },
 ]
 
 FILTERS: list[dict[str, Any]] = [
@@ -209,8 +227,35 @@ FILTERS: list[dict[str, Any]] = [
     {"meta.source.0": "web"},
     {"price.value": 5},
     {"name.first": {"$exists": False}},
-    # arrays and objects are never equal to a scalar
+    # an array is equal to a scalar when one of its elements is (MongoDB's meaning);
+    # $ne / $nin: no element is; an object never is; ordering never looks into arrays
     {"tags": "x"},
+    {"tags": "a"},
+    {"tags": 5},
+    {"tags": 5.0},
+    {"tags": True},
+    {"tags": 1},
+    {"tags": None},
+    {"tags": {"$ne": None}},
+    {"tags": {"$in": ["a"]}},
+    {"tags": {"$in": ["y", 7, "zz"]}},
+    {"tags": {"$in": [False, None]}},
+    {"tags": {"$in": [5.0, True]}},
+    {"tags": {"$ne": "x"}},
+    {"tags": {"$ne": "zz"}},
+    {"tags": {"$nin": ["x", "a"]}},
+    {"tags": {"$nin": ["b", 5]}},
+    {"tags": {"$nin": []}},
+    {"tags": {"$gt": "a"}},
+    {"tags": {"$gte": 5}},
+    {"ok": False},
+    {"ok": {"$in": [1]}},
+    {"ok": {"$ne": False}},
+    {"price": {"$in": [5]}},
+    {"price": {"$nin": [5]}},
+    {"meta.source": {"$in": ["web"]}},
+    {"meta.source": {"$ne": "web"}},
+    {"tags.k": "x"},
     {"meta": "web"},
     # _id
     {"_id": "a"},
@@ -254,6 +299,13 @@ FILTERS: list[dict[str, Any]] = [
     {"meta.source": {"$regex": "^w"}},
     {"price": {"$regex": "9"}},
     {"_id": {"$regex": "^[a-c]$"}},
+    {"name": {"$regex": "e.b"}},  # "." matches a newline, as on PostgreSQL
+    {"name": {"$regex": "e$"}},
+    {"name": {"$regex": "(a+)+$"}},
+    {"name": {"$regex": "^(?:[a-z]+ ?)+$"}},
+    {"name": {"$regex": "[[:upper:]]"}},
+    {"name": {"$regex": "p{2}"}},
+    {"tags": {"$regex": "a"}},
     # $not
     {"$not": {"price": {"$gt": 5}}},
     {"$not": {"$or": [{"name": {"$regex": "^a"}}, {"tags": {"$contains": "x"}}]}},
@@ -379,6 +431,31 @@ BAD_FILTERS = [
     ({"name": {"$regex": "\\bword"}}, "filter.name.$regex"),
     ({"name": {"$regex": "a" * 300}}, "filter.name.$regex"),
     ({"_id": {"$regex": "(?i)a"}}, "filter._id.$regex"),
+    # lookaround and back-references: no linear-time engine has them
+    ({"name": {"$regex": "a(?=b)"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "a(?!b)"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "(?<=a)b"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "(a)\\1"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "a{256}"}}, "filter.name.$regex"),
+    ({"name": {"$regex": "a{1,300}"}}, "filter.name.$regex"),
+    # integers beyond 64 bits
+    ({"price": 2**63}, "filter.price.$eq"),
+    ({"price": {"$gt": 2**64}}, "filter.price.$gt"),
+    ({"price": {"$lte": -(2**63) - 1}}, "filter.price.$lte"),
+    ({"price": {"$in": [1, 2**70]}}, "filter.price.$in"),
+    ({"price": {"$nin": [2**63]}}, "filter.price.$nin"),
+    ({"tags": {"$contains": 2**64}}, "filter.tags.$contains"),
+    ({"_id": 2**64}, "filter._id.$eq"),
+    # lone surrogates
+    ({"name": "\ud800"}, "filter.name.$eq"),
+    ({"name": {"$regex": "a\udfff"}}, "filter.name.$regex"),
+    ({"name": {"$in": ["a", "\ud800"]}}, "filter.name.$in"),
+    ({"name": {"$gt": "\ud800"}}, "filter.name.$gt"),
+    ({"name": {"$contains": "\ud800"}}, "filter.name.$contains"),
+    ({"_id": "\ud800"}, "filter._id.$eq"),
+    ({"_id": {"$regex": "\ud800"}}, "filter._id.$regex"),
+    ({"\ud800": 1}, "filter"),
+    ({"meta": {"$\ud800": 1}}, "filter.meta"),
     ({"v_vector_": {"$contains": 1.0}}, "filter.v_vector_.$contains"),
     ({"price": {"$in": 5}}, "filter.price.$in"),
     ({"price": {"$nin": "abc"}}, "filter.price.$nin"),
@@ -474,3 +551,70 @@ def test_bad_filters_over_http(http, ds, flt, field):
     r = http.get("/v1/datasets/flt/documents", params={"filter": "{not json"})
     assert error_of(r, 422, "invalid_filter")["details"]["field"] == "filter"
     assert http.post("/v1/datasets/flt/documents/count", json={}).json() == {"count": len(DOCS)}
+
+
+# -- values the databases cannot hold, over HTTP (each was a 500) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"filter": {"name": "\\ud800"}}', "filter.name.$eq"),
+        ('{"filter": {"name": {"$regex": "\\ud800+"}}}', "filter.name.$regex"),
+        ('{"filter": {"\\udfff": 1}}', "filter"),
+        ('{"filter": {"price": {"$gt": 9223372036854775808}}}', "filter.price.$gt"),
+        ('{"filter": {"price": 9223372036854775808}}', "filter.price.$eq"),
+        ('{"filter": {"price": {"$in": [1, 99999999999999999999999]}}}', "filter.price.$in"),
+    ],
+)
+def test_unstorable_filter_values_are_4xx_over_http(http, ds, raw, field):
+    headers = {"content-type": "application/json"}
+    for path in ("query", "count", "delete"):
+        r = http.post(f"/v1/datasets/flt/documents/{path}", content=raw, headers=headers)
+        err = error_of(r, 422, "invalid_filter")
+        assert err["details"]["field"] == field
+    assert http.post("/v1/datasets/flt/documents/count", json={}).json() == {"count": len(DOCS)}
+
+
+def test_search_filters_refuse_unstorable_values(http):
+    http.post("/v1/datasets", json={"name": "sv"}).raise_for_status()
+    docs = [{"_id": str(i), "n": i, "v_vector_": [1.0, float(i)]} for i in range(3)]
+    r = http.post("/v1/datasets/sv/documents", json={"documents": docs})
+    assert r.status_code == 200, r.text
+    headers = {"content-type": "application/json"}
+    for flt, field in (
+        ('{"n": {"$gte": 18446744073709551616}}', "filter.n.$gte"),
+        ('{"n": "\\ud800"}', "filter.n.$eq"),
+    ):
+        raw = '{"vector": [1.0, 0.0], "vector_field": "v_vector_", "filter": ' + flt + "}"
+        r = http.post("/v1/datasets/sv/search", content=raw, headers=headers)
+        assert error_of(r, 422, "invalid_filter")["details"]["field"] == field
+    r = http.post(
+        "/v1/datasets/sv/search",
+        json={
+            "vector": [1.0, 0.0],
+            "vector_field": "v_vector_",
+            "top_k": 3,
+            "filter": {"n": {"$gte": 2**62}},
+        },
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_array_fields_match_their_elements_over_http(http, ds):
+    """The issue's example: ``{"tags": "a"}`` and ``$in`` find the document tagged a and b."""
+    for flt, want in (
+        ({"tags": "a"}, {"u"}),
+        ({"tags": {"$in": ["a"]}}, {"u"}),
+        ({"tags": {"$in": ["y", "b"]}}, {"d", "u"}),
+        ({"tags": {"$contains": "a"}}, {"u"}),
+    ):
+        r = http.post("/v1/datasets/flt/documents/query", json={"filter": flt})
+        assert r.status_code == 200, r.text
+        assert {d["_id"] for d in r.json()["data"]} == want, flt
+    r = http.post("/v1/datasets/flt/documents/count", json={"filter": {"tags": {"$ne": "a"}}})
+    assert r.json() == {"count": len(DOCS) - 1}
+    r = http.post(
+        "/v1/datasets/flt/documents/count", json={"filter": {"tags": {"$nin": ["a", "x"]}}}
+    )
+    assert r.json() == {"count": len(DOCS) - 2}

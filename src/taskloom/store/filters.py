@@ -6,20 +6,28 @@ value is either a scalar (shorthand for ``$eq``) or an object of operators:
 
 =========  ==========================================================================
 ``$eq``    equal; numbers compare with numbers, strings with strings, ``null`` matches
-           null or missing
-``$ne``    not ``$eq`` (also matches documents that lack the field)
-``$lt``    less than; numbers or strings, only values of the same type match
+           null or missing; on an array, an element is equal (MongoDB's meaning)
+``$ne``    not ``$eq`` (also matches documents that lack the field; on an array: no
+           element is equal)
+``$lt``    less than; numbers or strings, only values of the same type match (an array
+           never matches)
 ``$lte``   ``$gt``, ``$gte`` likewise
-``$in``    equal to one of a list of scalars
-``$nin``   equal to none of them (also matches documents that lack the field)
+``$in``    ``$eq`` to one of a list of scalars (on an array: an element is)
+``$nin``   ``$eq`` to none of them (also matches documents that lack the field; on an
+           array: no element is)
 ``$exists`` ``true``: the field is present (null counts as present); ``false``: absent
 ``$contains`` a string that contains the given string (case-sensitive), or an array that
            has an element equal to the given scalar (equality as in ``$eq``)
 ``$regex`` a string in which the pattern is found (a search, not a full match; anchor with
-           ``^``/``$``). Patterns keep to the subset both databases read alike: literals,
-           ``.``, classes, ``\\d \\w \\s``, quantifiers, groups ``( )``/``(?: )``,
-           lookahead, alternation, anchors; at most 256 characters
+           ``^``/``$``). Patterns keep to the subset both databases read alike and that
+           runs in linear time (RE2): literals, ``.`` (newlines too), classes,
+           ``\\d \\w \\s`` (ASCII), quantifiers (counts up to 255), groups
+           ``( )``/``(?: )``, alternation, anchors; no lookaround or back-references; at
+           most 256 characters
 =========  ==========================================================================
+
+Integers in a filter are 64-bit (-2**63 to 2**63-1) and strings are valid Unicode (no lone
+surrogates); anything else is refused with ``invalid_filter`` and the value's field path.
 
 ``$not`` (a filter) matches the documents the filter does not match: ``{"$not": {"price":
 {"$gt": 5}}}`` also matches documents without ``price``. Several keys in one object are
@@ -34,6 +42,7 @@ import re
 from typing import Any
 
 import orjson
+import re2
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -50,7 +59,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import Numeric, String
 
 from taskloom.errors import Invalid
@@ -70,8 +79,16 @@ COMPARISONS = {
     "$regex",
 }
 MAX_PATTERN = 256
-# regex syntax that Python's re (SQLite) and PostgreSQL's ARE read differently, or one lacks
-_NON_PORTABLE = re.compile(r"\(\?(?![:=!])|\\[bBGpPNuUxXAzZ0-9]")
+# regex syntax that RE2 (SQLite) and PostgreSQL's ARE read differently, or one lacks
+# (lookaround and back-references: RE2 has none, they are what makes matching exponential)
+_NON_PORTABLE = re.compile(r"\(\?(?!:)|\\[bBGpPNuUxXAzZ0-9]")
+# PostgreSQL refuses repetition counts above 255 (RE2 above 1000)
+_REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
+MAX_REPEAT = 255
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True  # as PostgreSQL's ``.``: newlines too
+_RE2_OPTIONS.log_errors = False
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 16
 VECTOR_SUFFIX = "_vector_"
 # PostgreSQL's jsonb_extract_path reads such a path element as an index into an array
@@ -86,6 +103,26 @@ def _bad(message: str, field: str) -> Invalid:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_text(s: str, where: str) -> str:
+    """A string the databases can store: valid Unicode, no lone surrogate."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _bad(
+            "a string in a filter must be valid Unicode (no lone surrogates)", where
+        ) from exc
+    return s
+
+
+def _check_value(v: Any, where: str) -> Any:
+    """A scalar both databases can compare with: 64-bit integers, valid Unicode strings."""
+    if isinstance(v, str):
+        return _check_text(v, where)
+    if isinstance(v, int) and not isinstance(v, bool) and not INT_MIN <= v <= INT_MAX:
+        raise _bad("integers in filters are 64-bit (-2**63 to 2**63-1)", where)
+    return v
 
 
 class FilterCompiler:
@@ -109,7 +146,7 @@ class FilterCompiler:
             raise _bad("a filter must be a JSON object", where)
         parts: list[ColumnElement[bool]] = []
         for key, value in flt.items():
-            here = f"{where}.{key}"
+            here = f"{where}.{_check_text(key, where)}"
             if key == "$not":
                 parts.append(not_(self._node(value, here, depth + 1)))
             elif key in ("$and", "$or"):
@@ -137,6 +174,7 @@ class FilterCompiler:
         parts = []
         for op, value in ops.items():
             if op not in COMPARISONS:
+                _check_text(op, where)
                 raise _bad(f"unknown operator {op!r}", f"{where}.{op}")
             if path == "_id":
                 parts.append(self._id_op(op, value, f"{where}.{op}"))
@@ -156,6 +194,7 @@ class FilterCompiler:
         if op == "$contains":
             if not isinstance(value, str):
                 raise _bad("_id values are strings", where)
+            _check_text(value, where)
             return (func.strpos(col, value) if self.pg else func.instr(col, value)) > 0
         if op == "$exists":
             return true() if self._bool(value, where) else false()
@@ -163,11 +202,13 @@ class FilterCompiler:
             values = self._list(value, where)
             if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
                 raise _bad("_id values are strings", where)
+            for v in values:
+                _check_value(v, where)
             expr = col.in_([str(v) for v in values])
             return expr if op == "$in" else not_(expr)
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise _bad("_id values are strings", where)
-        value = str(value)
+        value = str(_check_value(value, where))
         if self.pg and op not in ("$eq", "$ne"):
             col = col.collate("C")  # code point order, whatever the database's collation
         return {
@@ -205,16 +246,48 @@ class FilterCompiler:
                 self._scalar(v, where)
             if not values:
                 return false() if op == "$in" else true()
-            expr = or_(*[self._eq(segs, v) for v in values])
+            expr = or_(*[self._eq(segs, v) for v in values], self._has_any(segs, values))
             return expr if op == "$in" else not_(expr)
         if op in ("$eq", "$ne"):
             self._scalar(value, where)
-            expr = self._eq(segs, value)
+            expr = or_(self._eq(segs, value), self._has_any(segs, [value]))
             return expr if op == "$eq" else not_(expr)
         # ordering comparisons
         if not (_is_number(value) or isinstance(value, str)):
             raise _bad(f"{op} compares with a number or a string", where)
+        _check_value(value, where)
         return self._order(segs, op, value)
+
+    def _has_any(self, segs: list[str], values: list[Scalar]) -> ColumnElement[bool]:
+        """The value is an array with an element ``$eq`` to one of ``values``."""
+        t = self._type(segs)
+        if self.pg:
+            wanted = [orjson.dumps([v]).decode() for v in values]
+            if len(wanted) == 1:
+                return and_(t == "array", self._has_element(segs, values[0]))
+            return and_(
+                t == "array",
+                self._pg_get(segs).op("@>")(
+                    func.any(cast(literal(wanted, ARRAY(String)), ARRAY(JSONB)))
+                ),
+            )
+        each = (
+            func.json_each(self.docs.c.data, _sqlite_path(segs))
+            .table_valued("type", "value")
+            .alias("element")
+        )
+        texts = [v for v in values if isinstance(v, str)]
+        numbers = [v for v in values if _is_number(v)]
+        types = ["null" for v in values if v is None]
+        types += ["true" if v else "false" for v in values if isinstance(v, bool)]
+        match = []
+        if texts:
+            match.append(and_(each.c.type == "text", each.c.value.in_(texts)))
+        if numbers:
+            match.append(and_(each.c.type.in_(["integer", "real"]), each.c.value.in_(numbers)))
+        if types:
+            match.append(each.c.type.in_(sorted(set(types))))
+        return and_(t == "array", exists(select(literal(1)).select_from(each).where(or_(*match))))
 
     def _eq(self, segs: list[str], value: Scalar) -> ColumnElement[bool]:
         t = self._type(segs)
@@ -345,27 +418,37 @@ class FilterCompiler:
     def _scalar(value: Any, where: str) -> None:
         if not (value is None or isinstance(value, str | bool) or _is_number(value)):
             raise _bad("compares with a string, number, boolean or null", where)
+        _check_value(value, where)
 
 
 def check_pattern(value: Any, where: str) -> str:
     """A ``$regex`` pattern, refused (422) unless it is valid and portable."""
     if not isinstance(value, str) or not value:
         raise _bad("$regex takes a pattern (a non-empty string)", where)
+    _check_text(value, where)
     if len(value) > MAX_PATTERN:
         raise _bad(f"a pattern has at most {MAX_PATTERN} characters", where)
     bad = _NON_PORTABLE.search(value)
     if bad:
         raise _bad(f"{bad.group()!r} is outside the pattern syntax both databases share", where)
+    for m in _REPEAT.finditer(value):
+        if any(n and int(n) > MAX_REPEAT for n in m.groups()):
+            raise _bad(f"repetition counts are at most {MAX_REPEAT}: {m.group()!r}", where)
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise _bad(f"invalid pattern: {exc}", where) from exc
+        compile_pattern(value)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise _bad(f"invalid pattern: {reason}", where) from exc
     return value
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def compile_pattern(pattern: str) -> Any:
+    """The pattern as RE2 reads it for ``$regex``: linear time in the text, whatever the
+    pattern (``(a+)+$`` cannot backtrack), and ``.`` matches newlines as on PostgreSQL."""
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def sqlite_regexp(pattern: str, value: Any) -> int:
@@ -373,7 +456,7 @@ def sqlite_regexp(pattern: str, value: Any) -> int:
     pattern is found in the text ``value``."""
     if not isinstance(value, str) or not isinstance(pattern, str):
         return 0
-    return 1 if _compiled(pattern).search(value) else 0
+    return 1 if compile_pattern(pattern).search(value) else 0
 
 
 def _sqlite_path(segs: list[str]) -> str:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from taskloom import wire
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import TaskloomError
 
@@ -24,6 +25,18 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+_BODY_NOT_PARSED = "There was an error parsing the body"  # FastAPI's words
+
+
+def too_deep_error() -> tuple[str, str, dict[str, Any]]:
+    """(code, message, details) for a value nested too deep to process."""
+    return (
+        "too_deep",
+        f"a value in this request nests too deep (at most {wire.MAX_BODY_DEPTH} levels)",
+        {"field": "body", "max_depth": wire.MAX_BODY_DEPTH},
+    )
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
@@ -94,12 +107,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> FastJSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_NOT_PARSED:
+            # FastAPI's own body parsing failed on something that is not a JSONDecodeError
+            # (stdlib json's RecursionError on a very deep body, a bad encoding)
+            return FastJSONResponse(
+                error_body(
+                    "malformed_json",
+                    "the request body cannot be read as JSON (too deep or badly encoded)",
+                    {"field": "body"},
+                ),
+                400,
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return FastJSONResponse(
             error_body(code, str(exc.detail), getattr(exc, "details", None)),
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(RecursionError)
+    async def _recursion(_: Request, exc: RecursionError) -> FastJSONResponse:
+        # the last line of defence: bodies are refused past wire.MAX_BODY_DEPTH when they
+        # are read, so a value that still recursed too far is refused rather than a 500
+        log.warning("a request recursed too deep: %s", exc)
+        return FastJSONResponse(error_body(*too_deep_error()), 400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> FastJSONResponse:

@@ -6,6 +6,11 @@ dimension per field and dataset), stored as float32 in the ``vectors`` table and
 of the document's JSON. Over JSON a vector is a list of numbers or
 ``{"$f32": "<base64 of little-endian float32>"}``; the SDK sends binary batches
 (``taskloom.wire``).
+
+A document nests objects and arrays at most ``wire.MAX_DEPTH`` (64) levels, the document
+itself being the first; a deeper one refuses the batch with 400 ``too_deep`` and the path of
+the first field beyond the limit (``documents[3].a.b...``), whatever ``skip_invalid`` says:
+like JSON that does not parse, it is not a document to list among the failed.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from taskloom.errors import Invalid, NotFound
+from taskloom import wire
+from taskloom.errors import Invalid, MalformedJSON, NotFound
 from taskloom.scope import Scope
 from taskloom.services.batches import (
     Failure,
@@ -36,6 +42,7 @@ from taskloom.store.lookups import lookup
 from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.tables import datasets, documents, vectors
 from taskloom.store.types import utcnow
+from taskloom.vectors.changes import ChangeJournal
 
 _CHUNK = 900  # ids per IN (...) list
 DOCUMENT_CURSOR = CursorFormat("d", int)  # resumes after a document's primary key
@@ -45,6 +52,8 @@ class DocumentService:
     def __init__(self, store: Store, *, max_batch: int = 10_000) -> None:
         self.store = store
         self.max_batch = max_batch
+        # the documents each committed write touched, for the search indexes to follow
+        self.journal = ChangeJournal()
         self.filters = FilterCompiler(documents, store.dialect)
         pg = store.dialect == "postgresql"
         self._ph = "%s" if pg else "?"
@@ -57,6 +66,8 @@ class DocumentService:
                 code="batch_too_large",
                 field="documents",
             )
+        if isinstance(docs, list):
+            _check_nesting(docs)  # an update's dotted keys are expanded first
 
     # -- writes --------------------------------------------------------------------------
 
@@ -83,12 +94,14 @@ class DocumentService:
             good, new_dims = check_dims(good, ds.fields, failures)
             if failures and not skip_invalid:
                 raise_failures(failures, len(docs))
-            written = self._write_documents(conn, ds.id, good, now, overwrite, failures)
+            touched: builtins.list[int] = []
+            written = self._write_documents(conn, ds.id, good, now, overwrite, failures, touched)
             if failures and not skip_invalid:
                 raise_failures(failures, len(docs))  # rolls the transaction back
             if len(failures) > early:
                 types, new_dims = written_fields(good, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
+        self.journal.note(ds.id, ds.data_version, touched)
         failures.sort(key=lambda f: f.index)
         return {"inserted": written, "failed": [f.to_dict() for f in failures]}
 
@@ -100,6 +113,7 @@ class DocumentService:
         now: Any,
         overwrite: bool,
         failures: list[Failure],
+        touched: list[int] | None = None,
     ) -> int:
         """Write documents and their vectors. The hot path of bulk insert: it goes to the
         driver's ``executemany`` with pre-serialised JSON, ids allocated up front."""
@@ -155,6 +169,8 @@ class DocumentService:
                 f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
                 vec_rows,
             )
+        if touched is not None:
+            touched.extend(pk_by_doc[p.id] for p in good)
         return len(good)
 
     def _allocate_ids(self, conn: Connection, n: int) -> list[int]:
@@ -200,9 +216,9 @@ class DocumentService:
         Dotted keys (``"meta.source"``) set nested fields; a vector field set to null is
         removed.
         """
-        self._check_batch(docs)
         if isinstance(docs, list):
             docs = [_expand_dotted(d) if isinstance(d, dict) else d for d in docs]
+        self._check_batch(docs)
         good, failures, types = prepare(docs, require_id=True, blob=blob)
         if failures and not skip_invalid:
             raise_failures(failures, len(docs))
@@ -259,6 +275,7 @@ class DocumentService:
                     conn.execute(vectors.insert(), vec_rows)
             types, new_dims = written_fields(found, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
+        self.journal.note(ds.id, ds.data_version, [stored[p.id].id for p in found])
         failures.sort(key=lambda f: f.index)
         return {"updated": len(found), "failed": [f.to_dict() for f in failures]}
 
@@ -273,20 +290,25 @@ class DocumentService:
             raise Invalid("ids is a list of document ids", code="invalid_ids", field="ids")
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
-            deleted = 0
+            gone: builtins.list[int] = []
             if ids is not None:
                 for chunk in _chunks([str(i) for i in ids]):
-                    deleted += conn.execute(
-                        delete(documents).where(
-                            documents.c.dataset_id == ds.id, documents.c.doc_id.in_(chunk)
-                        )
-                    ).rowcount
+                    rows = conn.execute(
+                        delete(documents)
+                        .where(documents.c.dataset_id == ds.id, documents.c.doc_id.in_(chunk))
+                        .returning(documents.c.id)
+                    )
+                    gone.extend(r[0] for r in rows)
             else:
                 cond = self.filters.compile(filter)
-                deleted = conn.execute(
-                    delete(documents).where(documents.c.dataset_id == ds.id, cond)
-                ).rowcount
-        return {"deleted": deleted}
+                rows = conn.execute(
+                    delete(documents)
+                    .where(documents.c.dataset_id == ds.id, cond)
+                    .returning(documents.c.id)
+                )
+                gone.extend(r[0] for r in rows)
+        self.journal.note(ds.id, ds.data_version, gone)
+        return {"deleted": len(gone)}
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -394,6 +416,31 @@ class DocumentService:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _check_nesting(docs: builtins.list[Any]) -> None:
+    """Refuse a batch with a document nested deeper than ``wire.MAX_DEPTH`` levels (before
+    anything recurses into it, or orjson refuses to store it). Vector fields are left to
+    the vector checks: a number list is not walked."""
+    limit = wire.MAX_DEPTH - 1  # below the document's own level
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            continue
+        for key, value in doc.items():
+            if not isinstance(value, dict | list) or (
+                isinstance(key, str) and key.endswith(wire.VECTOR_SUFFIX)
+            ):
+                continue
+            path = wire.too_deep(value, limit)
+            if path is not None:
+                where = wire.field_path([key, *path], f"documents[{i}]")
+                raise MalformedJSON(
+                    f"{where}: a document nests at most {wire.MAX_DEPTH} levels of objects and "
+                    "arrays",
+                    code="too_deep",
+                    field=where,
+                    details={"max_depth": wire.MAX_DEPTH},
+                )
 
 
 def _chunks(items: builtins.list[Any], size: int = _CHUNK) -> Iterable[builtins.list[Any]]:

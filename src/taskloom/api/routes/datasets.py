@@ -26,7 +26,7 @@ from taskloom.api.schemas.datasets import (
     Inserted,
     Updated,
 )
-from taskloom.errors import Invalid, MalformedJSON
+from taskloom.errors import Invalid
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -70,10 +70,7 @@ async def _documents_body(request: Request) -> tuple[Any, Any]:
         raise Invalid("a JSON body is required", code="missing_body", field="body")
     if request.headers.get("content-type", "").startswith(wire.MEDIA_TYPE):
         return wire.decode(raw)
-    try:
-        return orjson.loads(raw), None
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}", field="body") from exc
+    return wire.loads(raw), None
 
 
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:

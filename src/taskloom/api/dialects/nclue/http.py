@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -28,12 +28,13 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from taskloom import ncp_signature as nclue_auth
+from taskloom import wire
+from taskloom.api.errors import too_deep_error
 from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import (
     Conflict,
     Forbidden,
     Invalid,
-    MalformedJSON,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -43,6 +44,7 @@ from taskloom.errors import (
 )
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.store import ncp_replays
 from taskloom.store.paging import check_limit
 
 log = logging.getLogger("taskloom.api.nclue")
@@ -118,6 +120,9 @@ class NclueRoute(APIRoute):
                     f"a value in this request cannot be stored: {reason}",
                     code="invalid_value",
                 )
+            except RecursionError:
+                code, message, details = too_deep_error()
+                return error_response(*_BAD_REQUEST, message, code=code, field=details["field"])
 
         return route
 
@@ -139,7 +144,11 @@ async def nclue_scope(request: Request) -> Scope:
 
     def resolve() -> Scope:
         access_key = nclue_auth.verify_headers(
-            request.headers, request.method, uri, services.auth.ncp_secret_for
+            request.headers,
+            request.method,
+            uri,
+            services.auth.ncp_secret_for,
+            first_use=partial(ncp_replays.first_use, services.auth.store),
         )
         principal = services.auth.authenticate_ncp(access_key)
         try:
@@ -164,10 +173,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         raise Invalid("a JSON body is required", code="required", field="body")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}", field="body") from exc
+    body = wire.loads(raw)
     if not isinstance(body, dict):
         raise Invalid("the body is a JSON object", code="invalid_body", field="body")
     return body

@@ -17,7 +17,6 @@ import builtins
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-import orjson
 from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -25,8 +24,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
+from taskloom import wire
+from taskloom.api.errors import too_deep_error
 from taskloom.api.responses import FastJSONResponse
-from taskloom.errors import Invalid, MalformedJSON, NotFound, TaskloomError, Unauthorized
+from taskloom.errors import Invalid, NotFound, TaskloomError, Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
 from taskloom.validation import parse_model
@@ -72,6 +73,8 @@ class RelevanceRoute(APIRoute):
                 return error_response(
                     422, "invalid_value", f"a value in this request cannot be stored: {reason}"
                 )
+            except RecursionError:
+                return error_response(400, *too_deep_error())
 
         return route
 
@@ -117,10 +120,7 @@ async def request_params(request: Request) -> dict[str, Any]:
         out[key] = values if len(values) > 1 else values[0]
     raw = await request.body()
     if raw.strip():
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJSON(f"the request body is not valid JSON: {exc}") from exc
+        body = wire.loads(raw)
         if not isinstance(body, dict):
             raise Invalid("the body is a JSON object", code="invalid_body", field="body")
         out.update(body)

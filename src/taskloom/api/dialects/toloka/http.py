@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -34,7 +33,6 @@ from taskloom.errors import (
     Forbidden,
     Invalid,
     InvalidTransition,
-    MalformedJSON,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -44,6 +42,7 @@ from taskloom.errors import (
 )
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.wire import loads as read_json
 
 log = logging.getLogger("taskloom.api.toloka")
 
@@ -223,10 +222,7 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise Invalid("a JSON body is required", code="VALUE_REQUIRED", field="body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}", field="body") from exc
+    return read_json(raw)
 
 
 async def json_object(request: Request) -> dict[str, Any]:

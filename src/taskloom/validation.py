@@ -2,7 +2,8 @@
 
 Job params, request bodies of the services and the dialects' parameters are all parsed with
 pydantic; whatever parsed them, a refusal reads the same: the first error's field path (under
-``prefix`` when given) and message, every error listed in ``details.errors``.
+``prefix`` when given) and message, every error listed in ``details.errors`` (field, message
+and pydantic's error type).
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ def invalid_from(
         field=field or default_field,
         details={
             "errors": [
-                {"field": field_path(e["loc"], prefix) or default_field, "message": e["msg"]}
+                {
+                    "field": field_path(e["loc"], prefix) or default_field,
+                    "message": e["msg"],
+                    # pydantic's error type (int_type, missing, extra_forbidden, ...): a front
+                    # door words it in its own codes (Toloka: INTEGER_EXPECTED, ...)
+                    "type": e["type"],
+                }
                 for e in errors
             ]
         },
@@ -58,3 +65,27 @@ def parse_model(
         return model.model_validate(value)
     except ValidationError as exc:
         raise invalid_from(exc, prefix=prefix, code=code, default_field=default_field) from exc
+
+
+# -- names people read ------------------------------------------------------------------------
+
+
+def check_display_name(
+    value: Any, field: str, *, most: int = 200, code: str = "invalid_name", what: str = "a name"
+) -> str:
+    """``value`` when it is a name people read: 1 to ``most`` characters, not blank, no
+    surrounding spaces and no control characters (NUL among them); spaces and punctuation
+    inside are fine. Ids stay strict elsewhere."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > most
+        or value != value.strip()
+        or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value)
+    ):
+        raise Invalid(
+            f"{what} is 1 to {most} characters, without control characters or surrounding spaces",
+            code=code,
+            field=field,
+        )
+    return value

@@ -347,3 +347,184 @@ def test_nul_characters_never_make_a_500(http, ds):
         if r.status_code >= 400:
             error_of(r, r.status_code)
     assert http.get("/v1/datasets/ds/documents/a").json()["x"] in (1, nul)
+
+
+# -- nesting depth (wire.MAX_DEPTH for documents, wire.MAX_BODY_DEPTH for bodies) -----------------
+
+
+def _nested(levels: int, leaf: object = 1) -> object:
+    """``levels`` objects one inside the other: ``{"a": {"a": ... leaf}}``."""
+    value = leaf
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def _deep_body(levels: int) -> bytes:
+    """``{"documents": [{"_id": "deep", "f": <levels objects>}]}`` as raw JSON (json.dumps
+    itself recurses)."""
+    inner = '{"a":' * levels + "1" + "}" * levels
+    return ('{"documents": [{"_id": "deep", "f": ' + inner + "}]}").encode()
+
+
+def test_documents_nest_at_most_64_levels(http, ds):
+    # the document is level 1, so "f" may hold 63 levels of objects
+    ok = {"_id": "ok", "f": _nested(63)}
+    r = http.post("/v1/datasets/ds/documents", json={"documents": [ok]})
+    assert r.status_code == 200, r.text
+    assert http.get("/v1/datasets/ds/documents/ok").json() == ok
+    for levels in (64, 100, 254, 300, 1000, 1021):
+        r = http.post("/v1/datasets/ds/documents", content=_deep_body(levels), headers=JSON)
+        err = error_of(r, 400)
+        assert err["code"] in ("too_deep", "malformed_json"), err
+        if levels < 1000:  # orjson itself refuses past 1024 levels: "not valid JSON"
+            assert err["code"] == "too_deep"
+            field = err["details"]["field"]
+            assert field.startswith("documents[0].f.a.a."), field
+            assert field.count(".") >= 64 - 1
+        error_of(http.get("/v1/datasets/ds/documents/deep"), 404)
+    # skip_invalid does not make a too-deep batch half-written: the whole request is refused
+    body = {"documents": [{"_id": "fine"}, {"_id": "deep", "f": _nested(70)}], "skip_invalid": True}
+    assert error_of(http.post("/v1/datasets/ds/documents", json=body), 400, "too_deep")
+    error_of(http.get("/v1/datasets/ds/documents/fine"), 404)
+    # arrays count like objects, and a partial update is checked the same way
+    deep_list: object = 1
+    for _ in range(80):
+        deep_list = [deep_list]
+    r = http.patch("/v1/datasets/ds/documents", json={"documents": [{"_id": "ok", "l": deep_list}]})
+    err = error_of(r, 400, "too_deep")
+    assert err["details"]["field"].startswith("documents[0].l[0][0]")
+    dotted = {"_id": "ok", ".".join(["d"] * 70): 1}
+    r = http.patch("/v1/datasets/ds/documents", json={"documents": [dotted]})
+    assert error_of(r, 400, "too_deep")["details"]["max_depth"] == 64
+    assert http.get("/v1/datasets/ds/documents/ok").json() == ok
+
+
+def test_the_sdk_binary_batch_is_checked_too(sdk, http):
+    from taskloom import wire
+
+    http.post("/v1/datasets", json={"name": "bin"})
+    frame = wire.encode({"documents": [{"_id": "x", "f": _nested(200), "v_vector_": [1.0]}]})
+    r = http.post(
+        "/v1/datasets/bin/documents", content=frame, headers={"Content-Type": wire.MEDIA_TYPE}
+    )
+    assert error_of(r, 400, "too_deep")["details"]["field"].startswith("documents[0].f.a")
+
+
+@pytest.mark.parametrize("levels", [200, 5_000, 100_000])
+def test_deep_bodies_anywhere_are_400(http, ds, levels):
+    """Bodies parsed by FastAPI (stdlib json recurses) and by the routes (orjson, then the
+    depth check) both answer 400 in the envelope, with the field."""
+    deep = ("[" * levels + "]" * levels).encode()
+    for method, path, body in [
+        ("POST", "/v1/datasets", b'{"name": ' + deep + b"}"),
+        ("POST", "/v1/jobs", b'{"kind": "noop", "params": ' + deep + b"}"),
+        ("POST", "/v1/datasets/ds/documents/count", b'{"filter": ' + deep + b"}"),
+        ("POST", "/v1/datasets/ds/documents", b'{"documents": ' + deep + b"}"),
+        ("POST", "/v1/keys", b'{"name": ' + deep + b"}"),
+    ]:
+        r = http.request(method, path, content=body, headers=JSON)
+        assert r.status_code in (400, 422), (path, r.text)
+        err = error_of(r, r.status_code)
+        assert err["details"].get("field"), (path, err)
+        if levels > 200:
+            assert r.status_code == 400 and err["code"] in ("malformed_json", "too_deep"), err
+
+
+def test_relevance_and_nclue_doors_refuse_deep_documents_and_bodies(transport, admin_key, platform):
+    app_id = platform.credentials["app_id"]
+    rel = httpx.Client(
+        base_url=f"{BASE_URL}/relevance",
+        transport=transport,
+        headers={"Authorization": f"{app_id}:{admin_key}"},
+    )
+    assert rel.post("/datasets/create", json={"id": "deep", "schema": {}}).status_code == 200
+    for levels in (70, 300, 1000):
+        body = _deep_body(levels).replace(b'{"documents"', b'{"overwrite": true, "documents"')
+        r = rel.post("/datasets/deep/documents/bulk_insert", content=body, headers=JSON)
+        assert r.status_code == 400, r.text
+        err = r.json()
+        assert set(err) == {"message", "code", "details"}, err
+        assert err["code"] in ("too_deep", "malformed_json")
+        if levels < 1000:
+            assert err["code"] == "too_deep"
+            assert err["details"]["field"].startswith("documents[0].f.a")
+    r = rel.get("/datasets/deep/documents/get", params={"id": "deep"})
+    assert r.status_code == 404, r.text
+
+    from taskloom.sdk.ncp import NcpSigner
+
+    creds = platform.credentials
+    nclue = httpx.Client(
+        base_url=BASE_URL,
+        transport=transport,
+        auth=NcpSigner(creds["ncp_access_key"], creds["ncp_secret_key"]),
+    )
+    deep = b"[" * 500 + b"]" * 500
+    r = nclue.post("/nclue/api/v1/tasks", content=b'{"task_name": ' + deep + b"}", headers=JSON)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["errorCode"] == "100" and err["code"] == "too_deep", err
+    assert err["field"].startswith("task_name[0][0]")
+    rel.close()
+    nclue.close()
+
+
+# -- strict account bodies ---------------------------------------------------------------------
+
+
+def test_account_bodies_take_their_json_types_only(http):
+    for body, field in [
+        ({"name": "k", "hmac": 0}, "hmac"),
+        ({"name": "k", "hmac": 1}, "hmac"),
+        ({"name": "k", "hmac": "true"}, "hmac"),
+        ({"name": "k", "hmac": None}, "hmac"),
+        ({"name": 5}, "name"),
+        ({"name": "k", "app_id": 7}, "app_id"),
+    ]:
+        err = error_of(http.post("/v1/keys", json=body), 422, "invalid")
+        assert err["details"]["field"] == field, (body, err)
+    error_of(http.post("/v1/apps", json={"name": 1}), 422, "invalid")
+    error_of(http.post("/v1/users", json={"name": "u", "app_name": True}), 422, "invalid")
+    assert [k["name"] for k in http.get("/v1/keys").json()["data"]].count("k") == 0
+    made = http.post("/v1/keys", json={"name": "k", "hmac": True})
+    assert made.status_code == 201 and made.json()["ncp_access_key"]
+    plain = http.post("/v1/keys", json={"name": "k2", "hmac": False})
+    assert plain.status_code == 201 and "ncp_access_key" not in plain.json()
+
+
+# -- NUL characters in ids and names ---------------------------------------------------------------
+
+
+def test_nul_in_ids_and_field_names_is_refused_with_the_field(http, ds):
+    nul = "a\u0000b"
+    for doc, field in [
+        ({"_id": nul}, "documents[0]._id"),
+        ({"_id": "n1", nul: 1}, "documents[0].a\\u0000b"),
+        ({"_id": "n2", "meta": {nul: 1}}, "documents[0].meta.a\\u0000b"),
+        ({"_id": "n3", f"{nul}_vector_": [1.0]}, "documents[0].a\\u0000b_vector_"),
+    ]:
+        r = http.post("/v1/datasets/ds/documents", json={"documents": [doc]})
+        err = error_of(r, 422, "invalid_documents")
+        assert err["details"]["field"] == field, err
+        assert err["details"]["failed"][0]["code"] in ("invalid_id", "invalid_field_name")
+    # with skip_invalid the others are written and the NUL one is listed
+    body = {"documents": [{"_id": "good"}, {"_id": nul}], "skip_invalid": True}
+    r = http.post("/v1/datasets/ds/documents", json=body)
+    assert r.status_code == 200 and r.json()["inserted"] == 1, r.text
+    assert r.json()["failed"][0]["code"] == "invalid_id"
+    r = http.patch("/v1/datasets/ds/documents", json={"documents": [{"_id": "a", nul: 2}]})
+    error_of(r, 422, "invalid_documents")
+    assert sorted(http.get("/v1/datasets/ds/schema").json()) == ["x"]
+    # names: apps, keys, users (display names, but no control characters)
+    for path, body, field in [
+        ("/v1/apps", {"name": nul}, "name"),
+        ("/v1/keys", {"name": nul}, "name"),
+        ("/v1/users", {"name": nul}, "name"),
+        ("/v1/users", {"name": "u", "app_name": nul}, "app_name"),
+    ]:
+        err = error_of(http.post(path, json=body), 422, "invalid_name")
+        assert err["details"]["field"] == field
+    assert all("\u0000" not in a["name"] for a in http.get("/v1/apps").json()["data"])
+    # display names keep their spaces and punctuation
+    assert http.post("/v1/apps", json={"name": "Team A's app (2024)"}).status_code == 201

@@ -14,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from taskloom.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from taskloom.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from taskloom.scope import Scope
 from taskloom.secrets_box import SecretBox
 from taskloom.store.engine import Store
 from taskloom.store.tables import api_keys, apps, ncp_keys, users
 from taskloom.store.types import utcnow
+from taskloom.validation import check_display_name
 
 KEY_PREFIX = "tlk_"
 NCP_ACCESS_PREFIX = "TLNCP"
@@ -345,5 +346,4 @@ class _Row:
 
 
 def _check_name(name: Any, field: str) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise Invalid("a name of 1 to 200 characters is required", code="invalid_name", field=field)
+    check_display_name(name, field)

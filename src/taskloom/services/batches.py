@@ -118,18 +118,18 @@ NOT_FINITE = "a vector holds finite float32 numbers (no NaN or inf)"
 
 
 def _check_key(key: Any, path: str) -> None:
-    if not isinstance(key, str) or not key or "." in key or key.startswith("$"):
+    if not isinstance(key, str) or not key or "." in key or key.startswith("$") or "\x00" in key:
         raise _Bad(
-            path or str(key),
+            (path or str(key)).replace("\x00", "\\u0000"),
             "invalid_field_name",
-            "field names are non-empty and contain no '.' and do not start with '$'",
+            "field names are non-empty, contain no '.' or NUL character and do not start with '$'",
         )
 
 
 def _walk_types(obj: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
     """Record each leaf's type under its dotted path; refuse keys that paths cannot name."""
     for key, value in obj.items():
-        if not key or "." in key or key[0] == "$":
+        if not key or "." in key or key[0] == "$" or "\x00" in key:
             _check_key(key, prefix + key)
         tv = type(value)
         if tv is str:
@@ -164,6 +164,8 @@ def normalise_id(value: Any) -> str:
     value = str(value)
     if not value or len(value) > MAX_ID_LENGTH:
         raise _Bad("_id", "invalid_id", f"_id is 1 to {MAX_ID_LENGTH} characters")
+    if "\x00" in value:
+        raise _Bad("_id", "invalid_id", "_id holds no NUL character")
     return value
 
 

@@ -25,7 +25,8 @@ router = APIRouter(prefix="/v1", tags=["account"])
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: {"hmac": 0} or {"name": 5} is refused, not read as false or "5"
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AppCreate(_Body):

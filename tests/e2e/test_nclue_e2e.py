@@ -186,7 +186,6 @@ def test_a_task_with_a_test_set(env: dict[str, Any]) -> None:
     [
         ({"train_file_path": "task_dataset/missing.tsv"}, "file_missing"),
         ({"train_file_path": "task_dataset/one_class.tsv"}, "single_class"),
-        ({"train_feature_id": "no-such-feature"}, "unknown_feature"),
     ],
 )
 def test_a_failing_training_says_why(env: dict[str, Any], over: dict[str, Any], code: str) -> None:
@@ -197,6 +196,14 @@ def test_a_failing_training_says_why(env: dict[str, Any], over: dict[str, Any], 
     assert task["error"]["code"] == code and task["error"]["message"]
     assert task["metrics"] is None
     ncp_error(nclue.delete(f"{V1}/tasks/{created['task_id']}"), 409, "409")
+
+
+def test_an_unknown_feature_table_is_404_at_once(env: dict[str, Any]) -> None:
+    nclue = env["nclue"]
+    err = ncp_error(
+        nclue.post(f"{V1}/tasks", json=body(env, train_feature_id="no-such-feature")), 404, "300"
+    )
+    assert err["code"] == "feature_not_found" and err["field"] == "train_feature_id"
 
 
 def test_a_registered_task_can_be_deleted(env: dict[str, Any]) -> None:

@@ -157,9 +157,11 @@ def test_columns_and_refusals(services, scope, bucket) -> None:
     with pytest.raises(Invalid) as ei:
         services.features.create_from_file(scope, "x", bucket, "../c.csv", "k")
     assert ei.value.code == "invalid_file_path"
-    with pytest.raises(Invalid) as ei:
-        services.features.create_from_file(scope, "bad name", bucket, "c.csv", "k")
-    assert ei.value.code == "invalid_feature_name"
+    # a name is a display name (spaces are fine), but not blank nor with control characters
+    for bad in ("bad\x00name", "tab\tname", "   ", "", " padded", "x" * 129):
+        with pytest.raises(Invalid) as ei:
+            services.features.create_from_file(scope, bad, bucket, "c.csv", "k")
+        assert ei.value.code == "invalid_feature_name"
     assert [f["name"] for f in services.features.list(scope)] == ["c"]
 
 
@@ -266,3 +268,41 @@ def test_http_and_sdk(sdk, http, make_http) -> None:
     with pytest.raises(NotFound):
         sdk.features.get(f["id"])
     error_of(http.get("/v1/features/not-a-uuid"), 404, "feature_not_found")
+
+
+@pytest.fixture
+def nclue(transport, platform):
+    import httpx
+
+    from taskloom.sdk.ncp import NcpSigner
+
+    from .conftest import BASE_URL
+
+    creds = platform.credentials
+    signer = NcpSigner(creds["ncp_access_key"], creds["ncp_secret_key"])
+    with httpx.Client(base_url=BASE_URL, transport=transport, auth=signer) as c:
+        yield c
+
+
+def test_a_feature_table_name_is_a_display_name(http, nclue) -> None:
+    """NCLUE's own example names a table "Shopping behavior sequence - 2024": spaces and
+    punctuation are a name people read; the table is referred to by its id."""
+    assert http.post("/v1/buckets", json={"name": "shop"}).status_code == 201
+    http.put("/v1/buckets/shop/files/s.csv", content=b"user,clicks\nu1,3\nu2,5\n")
+    src = {"kind": "file", "bucket": "shop", "path": "s.csv", "key_column": "user"}
+    made = []
+    for name in ("Shopping behavior sequence - 2024", "Käufe (2024), Q1: #2 / v0.1", "a"):
+        r = http.post("/v1/features", json={"name": name, "source": src})
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == name
+        made.append(r.json())
+    assert http.get(f"/v1/features/{made[0]['id']}").json()["name"] == made[0]["name"]
+    listed = nclue.get("/nclue/api/v1/features").json()["features"]
+    assert "Shopping behavior sequence - 2024" in [f["feature_name"] for f in listed]
+    # still unique in the app, and still not blank or with control characters
+    r = http.post("/v1/features", json={"name": "Shopping behavior sequence - 2024", "source": src})
+    error_of(r, 409, "feature_exists")
+    for bad in ("", "  ", "a\u0000b", "line\nbreak", " padded ", "x" * 129):
+        r = http.post("/v1/features", json={"name": bad, "source": src})
+        err = error_of(r, 422)
+        assert err["details"]["field"] == "name", err

@@ -275,9 +275,12 @@ def failing_cases(services, scope, feature_id) -> dict[str, dict]:
     put(scope, "training", "other.tsv", b"user_id\tinterest\nzz1\tyes\nzz2\tno\n")
     put(scope, "training", "one.tsv", b"user_id\tinterest\nu000001\tyes\nu000002\tyes\n")
     put(scope, "training", "binary.tsv", b"\x00\x01\x02\xff\xfe garbage \x00" * 50)
+    doomed = services.features.create_from_file(
+        scope, "doomed", "training", "users.parquet", "user_id"
+    )["id"]
     return {
         "file_missing": body(feature_id, "nope.tsv"),
-        "unknown_feature": body("00000000-0000-4000-8000-000000000000"),
+        "unknown_feature": body(doomed),  # its table is deleted before the job runs
         "no_key_matched": body(feature_id, "other.tsv"),
         "single_class": body(feature_id, "one.tsv"),
         "unreadable_file": body(feature_id, "binary.tsv"),
@@ -287,6 +290,8 @@ def failing_cases(services, scope, feature_id) -> dict[str, dict]:
 def test_failures_carry_their_reason_and_are_not_retried(services, scope, feature_id) -> None:
     cases = failing_cases(services, scope, feature_id)
     made = {code: services.models.create_task_model(scope, b) for code, b in cases.items()}
+    # a table deleted between the request and the training: the job says so
+    services.features.delete(scope, cases["unknown_feature"]["train_feature_id"])
     run_jobs(services)
     for code, tm in made.items():
         got = services.models.get_task_model(scope, tm["id"])
@@ -535,14 +540,41 @@ def test_http_paging_predict_and_tenancy(http, make_http, services, small_featur
     error_of(bob.post(f"/v1/task-models/{made[1]['id']}/predict", json={"keys": ["a"]}), 404)
     assert bob.get("/v1/task-models").json()["data"] == []
     assert bob.get("/v1/models").json()["data"] == []
-    # bob's task model on the admin's feature table: not his, the training fails
+    # bob's task model on the admin's feature table: not his, 404 at once (as for a table
+    # that does not exist), and nothing is registered
     r = bob.post("/v1/buckets", json={"name": "training"})
     bob.put("/v1/buckets/training/files/labels.tsv", content=b"user_id\tl\nu1\ta\nu2\tb\n")
-    r = bob.post("/v1/task-models", json=body(small_feature, "labels.tsv"))
-    assert r.status_code == 201 and r.json()["train_feature_name"] is None
-    run_jobs(services)
-    got = bob.get(f"/v1/task-models/{r.json()['id']}").json()
-    assert got["status"] == "failed" and got["error"]["code"] == "unknown_feature"
+    for fid in (small_feature, "00000000-0000-4000-8000-000000000000"):
+        r = bob.post("/v1/task-models", json=body(fid, "labels.tsv"))
+        assert error_of(r, 404, "feature_not_found")["details"]["field"] == "train_feature_id"
+    assert bob.get("/v1/task-models").json()["data"] == []
     # deleting the registered one works for its owner
     assert http.delete(f"/v1/task-models/{made[0]['id']}").status_code == 204
     error_of(http.get(f"/v1/task-models/{made[0]['id']}"), 404)
+
+
+def test_another_apps_feature_table_is_404_at_once(services, admin, feature_id, data) -> None:
+    """Train or test table of another app (or none at all): 404 when the task model is
+    asked for, nothing registered, no job queued."""
+    bob = services.auth.create_user(admin, "bob", "bobs-app")
+    bob_scope = services.auth.scope(services.auth.authenticate(bob["api_key"]), bob["app"]["id"])
+    df, labels = data
+    services.buckets.create(bob_scope, "training")
+    services.buckets.put(bob_scope, "training", "users.parquet", parquet(df))
+    services.buckets.put(bob_scope, "training", "labels/all.tsv", tsv(labels))
+    own = services.features.create_from_file(
+        bob_scope, "bob's users", "training", "users.parquet", "user_id"
+    )["id"]
+    test_set = {"test_bucket": "training", "test_file_path": "labels/all.tsv"}
+    for req, field in (
+        (body(feature_id), "train_feature_id"),
+        (body("00000000-0000-4000-8000-000000000000"), "train_feature_id"),
+        (body(own, test_feature_id=feature_id, **test_set), "test_feature_id"),
+    ):
+        with pytest.raises(NotFound) as nf:
+            services.models.create_task_model(bob_scope, req)
+        assert nf.value.code == "feature_not_found" and nf.value.field == field
+    assert services.models.list_task_models(bob_scope)["data"] == []
+    # the same request on bob's own tables is taken
+    made = services.models.create_task_model(bob_scope, body(own, test_feature_id=own, **test_set))
+    assert made["train_feature_name"] == made["test_feature_name"] == "bob's users"

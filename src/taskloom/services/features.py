@@ -46,9 +46,10 @@ from taskloom.store.lookups import lookup as dataset_row
 from taskloom.store.model_tables import features
 from taskloom.store.tables import documents
 from taskloom.store.types import utcnow
+from taskloom.validation import check_display_name
 from taskloom.vectors.store import load_field
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+MAX_NAME = 128
 MAX_DESCRIPTION = 10_000
 MAX_FIELDS = 1000
 _CHUNK = 10_000
@@ -123,14 +124,11 @@ class FeatureRows:
 
 
 def check_feature_name(name: Any, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise Invalid(
-            "a feature table name is 1-128 letters, digits, '_', '-' or '.', starting with a "
-            "letter or digit",
-            code="invalid_feature_name",
-            field=field,
-        )
-    return name
+    """A feature table's name is a display name ("Shopping behavior sequence - 2024", as
+    NCLUE's own document names one): tables are referred to by their id."""
+    return check_display_name(
+        name, field, most=MAX_NAME, code="invalid_feature_name", what="a feature table name"
+    )
 
 
 def _check_description(value: Any) -> str:

@@ -190,13 +190,13 @@ class ModelService:
 
     # -- task models -----------------------------------------------------------------------
 
-    def _feature_name(self, scope: Scope, feature_id: str | None) -> str | None:
+    def _feature_name(self, scope: Scope, feature_id: str | None, field: str) -> str | None:
+        """The name of this app's feature table; 404 ``feature_not_found`` at once for one
+        that does not exist or is another app's, as every cross-app reference answers (a
+        table deleted after this still fails the training with ``unknown_feature``)."""
         if feature_id is None:
             return None
-        try:
-            return self.features.get(scope, feature_id)["name"]
-        except NotFound:
-            return None  # the training job fails with unknown_feature
+        return str(self.features.get(scope, feature_id, field)["name"])
 
     def create_task_model(
         self,
@@ -212,8 +212,10 @@ class ModelService:
         hp = check_hyperparameters(hyperparameters)
         params: dict[str, Any] = {
             **req.as_dict(),
-            "train_feature_name": self._feature_name(scope, req.train_feature_id),
-            "test_feature_name": self._feature_name(scope, req.test_feature_id),
+            "train_feature_name": self._feature_name(
+                scope, req.train_feature_id, "train_feature_id"
+            ),
+            "test_feature_name": self._feature_name(scope, req.test_feature_id, "test_feature_id"),
             "hyperparameters": hp,
         }
         now = utcnow()

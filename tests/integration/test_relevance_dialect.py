@@ -858,7 +858,6 @@ def test_vector_search_min_score_zero_means_no_minimum_and_others_apply(rel, poi
             "multivector_query[0].fields",
         ),
         ({"multivector_query": []}, 422, "invalid", "multivector_query"),
-        ({"page_size": 41}, 422, "top_k_too_large", "page_size"),
         ({"similarity_metric": "hamming"}, 422, "unknown_metric", "similarity_metric"),
         ({"positive_document_ids": {"p1": 1}}, 422, "unsupported", "positive_document_ids"),
         ({"facets": ["group"]}, 422, "unsupported", "facets"),

@@ -9,13 +9,13 @@ cosine similarity, dot product, minus the l2 or l1 distance).
   approximate HNSW index, and ``index="auto"`` (the default) picks HNSW only for fields of
   at least ``Settings.search_hnsw_threshold`` vectors. Several queries are always exact.
 * **Filters** (the core filter language) select candidate documents in SQL first; the index
-  then searches only those. A filter may leave fewer documents than ``top_k``: the answer
-  then has fewer results, never an error.
+  then searches only those. A filter, or a field holding fewer vectors, may leave fewer
+  documents than ``top_k``: the answer then has what there is, never an error.
 * **Paging**: ``page`` (from 1) of ``top_k`` results; ``next_page`` is null on the last.
 * ``min_score`` drops results scoring below it (before paging).
-* ``top_k`` larger than the field's vectors is an error (``top_k_too_large``), as are an
-  unknown field, a field that is not a vector field, a query of the wrong dimension, an
-  unknown metric and an empty dataset: each a 4xx with a code and the field at fault.
+* An unknown field, a field that is not a vector field or holds no vector, a query of the
+  wrong dimension, an unknown metric and an empty dataset are errors: each a 4xx with a
+  code and the field at fault.
 
 Indexes live in an in-process cache (``vectors.cache``) that follows every write: a search
 sees every document committed before it began. A dataset's ``data_version`` (bumped with
@@ -437,6 +437,8 @@ class SearchService:
 
     @staticmethod
     def _check_top_k(conn: Connection, ds: Any, field_where: str, n: int, top_k: int) -> None:
+        """Refuse a search with nothing to search; a ``top_k`` beyond the ``n`` vectors
+        there are answers those ``n``, as a filter leaving fewer does."""
         if n == 0:
             docs = conn.execute(
                 select(func.count()).select_from(documents).where(documents.c.dataset_id == ds.id)
@@ -444,13 +446,6 @@ class SearchService:
             if not docs:
                 raise _bad(f"dataset {ds.name!r} has no documents", "empty_dataset", "dataset")
             raise _bad("no document has a vector in this field", "no_vectors", field_where)
-        if top_k > n:
-            raise _bad(
-                f"top_k is {top_k} but the field holds {n} vectors",
-                "top_k_too_large",
-                "top_k",
-                available=n,
-            )
 
     # -- output -------------------------------------------------------------------------
 

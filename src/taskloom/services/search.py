@@ -106,6 +106,7 @@ class SearchService:
                 ef_search=settings.search_hnsw_ef_search,
             ),
             hnsw_threshold=settings.search_hnsw_threshold,
+            journal=documents.journal,
         )
 
     def search(

@@ -4,8 +4,11 @@
 
 * the dataset's ``data_version`` (bumped in the transaction of every write to its documents
   or vectors) is the one the entry was synced at: use it;
-* it moved: compare the dataset's documents with the state the entry was built from, load
-  the vectors of the documents that changed, and make a new snapshot of the index with
+* it moved, and every write since was one of this process's (``vectors.changes``): load
+  the vectors of the documents those writes touched, and nothing else;
+* it moved otherwise: compare the dataset's documents with the state the entry was last
+  compared with, load the vectors of the documents that changed;
+* either way, and make a new snapshot of the index with
   them (``FaissIndex.updated``; the base is rebuilt from memory when the changes pile up);
   documents whose vectors did not change (a cluster job wrote labels, say) cost nothing;
 * no entry yet: load the field (``vectors.store.load_field``) and build.
@@ -34,11 +37,13 @@ from sqlalchemy import Connection, func, select
 
 from taskloom.store.engine import Store
 from taskloom.store.tables import datasets, vectors
+from taskloom.vectors.changes import ChangeJournal
 from taskloom.vectors.faiss_index import FaissIndex, HNSWParams, prepare
 from taskloom.vectors.store import FieldVectors, load_field
 from taskloom.vectors.versions import ChangeToken, DocState, document_state
 
 Key = tuple[int, str, str, str]  # dataset id, field, metric, kind
+_NONE = np.empty(0, np.int64)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +75,12 @@ class IndexCache:
         max_bytes: int = 4 << 30,
         hnsw: HNSWParams | None = None,
         hnsw_threshold: int = 1_000_000,
+        journal: ChangeJournal | None = None,
     ) -> None:
+        """``journal``: the writes of this process, noted by the document service; without
+        it every change compares the dataset's documents."""
         self.store = store
+        self.journal = journal
         self.tokens = ChangeToken(store)
         self.background = background
         self._builds: dict[Key, _Build] = {}
@@ -83,7 +92,7 @@ class IndexCache:
         self._states: dict[int, tuple[Any, DocState]] = {}
         self._key_locks: dict[Key, threading.Lock] = {}
         self._lock = threading.Lock()
-        self.stats = {"hits": 0, "syncs": 0, "builds": 0, "updates": 0}
+        self.stats = {"hits": 0, "syncs": 0, "builds": 0, "updates": 0, "journal": 0}
 
     def token(self, conn: Connection) -> Any:
         """The database-wide change token, read first in a search's transaction (see
@@ -135,11 +144,24 @@ class IndexCache:
             if entry is not None and token is not None and entry.token == token:
                 self.stats["hits"] += 1
                 return entry.index
-            state = self._state(conn, token, dataset_id)
-            if entry is None or entry.index.dim != dim:
-                index = self._build(conn, dataset_id, field, metric, kind, dim)
+            touched = None
+            if entry is not None and entry.index.dim == dim and self.journal is not None:
+                touched = self.journal.touched(dataset_id, entry.token, token)
+            if touched is not None:
+                # only this process wrote since: those documents are all that changed. The
+                # state stays the one last compared: a later full comparison finds these
+                # documents changed too, and their vectors already indexed
+                assert entry is not None
+                self.stats["syncs"] += 1
+                self.stats["journal"] += 1
+                state = entry.state
+                index = self._apply(conn, entry.index, touched, _NONE, dataset_id, field)
             else:
-                index = self._sync(conn, entry, state, dataset_id, field)
+                state = self._state(conn, token, dataset_id)
+                if entry is None or entry.index.dim != dim:
+                    index = self._build(conn, dataset_id, field, metric, kind, dim)
+                else:
+                    index = self._sync(conn, entry, state, dataset_id, field)
             with self._lock:
                 self._entries[key] = _Entry(index, state, token)
                 self._entries.move_to_end(key)
@@ -289,11 +311,23 @@ class IndexCache:
         self, conn: Connection, entry: _Entry, state: DocState, dataset_id: int, field: str
     ) -> FaissIndex:
         self.stats["syncs"] += 1
-        index = entry.index
         changed, gone = entry.state.diff(state)
+        return self._apply(conn, entry.index, changed, gone, dataset_id, field)
+
+    def _apply(
+        self,
+        conn: Connection,
+        index: FaissIndex,
+        changed: np.ndarray,
+        gone: np.ndarray,
+        dataset_id: int,
+        field: str,
+    ) -> FaissIndex:
+        """``index`` with the documents ``changed`` (new, changed, or perhaps deleted or
+        without the field now) read again and ``gone`` (deleted) left out."""
         if not changed.size and not gone.size:
             return index
-        if changed.size * 2 > len(state):
+        if changed.size * 2 > len(index) + 1024:
             fv = load_field(conn, dataset_id, field)
             keep = np.isin(fv.pks, changed, assume_unique=True)
             new_pks, new_raw = fv.pks[keep], _matrix(fv, index.dim)[keep]
@@ -304,7 +338,7 @@ class IndexCache:
         unchanged = _unchanged(index, new_pks, new_raw)
         add = ~np.isin(new_pks, unchanged, assume_unique=True)
         remove = np.union1d(gone, np.setdiff1d(changed, unchanged, assume_unique=True))
-        remove = np.intersect1d(remove, index.pks, assume_unique=True)
+        remove = remove[index.contains(remove)]
         if not remove.size and not add.any():
             return index
         self.stats["updates"] += 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import faiss as _faiss
@@ -285,11 +286,22 @@ class FaissIndex:
     def __len__(self) -> int:
         return self._n_live + self._delta_pks.size
 
-    @property
+    @cached_property
     def pks(self) -> np.ndarray:
-        """The indexed primary keys, sorted."""
+        """The indexed primary keys, sorted (computed once: a snapshot does not change)."""
         base = self._base_pks if self._live is None else self._base_pks[self._live]
-        return np.union1d(base, self._delta_pks) if self._delta_pks.size else base
+        if not self._delta_pks.size:
+            return base
+        # both sorted and disjoint (a key in the delta is masked out of the base): a merge
+        return np.insert(base, np.searchsorted(base, self._delta_pks), self._delta_pks)
+
+    def contains(self, pks: np.ndarray) -> np.ndarray:
+        """Which of ``pks`` are indexed (a bool per key), without listing every key."""
+        pks = np.asarray(pks, np.int64)
+        rows, found = _rows_of(self._base_pks, pks)
+        if self._live is not None:
+            found[found] = self._live[rows]
+        return found | _rows_of(self._delta_pks, pks)[1]
 
     @property
     def nbytes(self) -> int:
@@ -351,7 +363,8 @@ class FaissIndex:
         mask = self._base_mask(allowed)
         n_ok = nb if mask is None else int(mask.sum())
         if k > 0 and n_ok:
-            if mask is not None and self._gather(n_ok, nb):
+            # rows masked out only as deleted or replaced are no filter: search as usual
+            if mask is not None and allowed is not None and self._gather(n_ok, nb):
                 rows = np.flatnonzero(mask)
                 s = raw_scores(self.metric, q, _view(self._base)[rows])
                 best = metrics.top_k(s, k, ids=self._base_pks[rows])

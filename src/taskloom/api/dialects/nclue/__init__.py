@@ -143,3 +143,11 @@ def list_features(scope: NclueScope, services: ServicesDep) -> Response:
         for f in services.features.list(scope)
     ]
     return FastJSONResponse({"features": features})
+
+
+@router.api_route(
+    "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+def unknown_endpoint(path: str) -> Response:
+    """Any other path under the door: NCP's 404, not the native envelope."""
+    raise NotFound(f"unknown NCLUE endpoint /{path}", code="unknown_endpoint", field="path")

@@ -54,7 +54,7 @@ def page(out: dict[str, Any]) -> FastJSONResponse:
     responses=error_responses(body=True),
 )
 def create_project(body: ProjectCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.projects.create(scope, body.sent()), 201)
+    return ok(services.crowd.projects.create(scope, body), 201)
 
 
 @router.get("/projects", response_model=answers.ProjectList, responses=error_responses())
@@ -81,7 +81,7 @@ def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> Fast
 def update_project(
     project_id: str, body: ProjectUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.projects.update(scope, project_id, body.sent()))
+    return ok(services.crowd.projects.update(scope, project_id, body))
 
 
 @router.post(
@@ -103,7 +103,7 @@ def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> 
     responses=error_responses(409, body=True),
 )
 def create_pool(body: PoolCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.pools.create(scope, body.sent()), 201)
+    return ok(services.crowd.pools.create(scope, body), 201)
 
 
 @router.get("/pools", response_model=answers.PoolList, responses=error_responses())
@@ -133,7 +133,7 @@ def get_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONRe
 def update_pool(
     pool_id: str, body: PoolUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.pools.update(scope, pool_id, body.sent()))
+    return ok(services.crowd.pools.update(scope, pool_id, body))
 
 
 @router.post(
@@ -175,7 +175,7 @@ def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJS
     responses=error_responses(body=True),
 )
 def create_skill(body: SkillCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.skills.create(scope, body.sent()), 201)
+    return ok(services.crowd.skills.create(scope, body), 201)
 
 
 @router.get("/skills", response_model=answers.SkillList, responses=error_responses())

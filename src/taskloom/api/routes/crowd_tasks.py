@@ -29,6 +29,7 @@ from taskloom.errors import Invalid, MalformedJSON, NotFound, RateLimited
 from taskloom.runtime import Services
 from taskloom.scope import Scope
 from taskloom.services.crowd.bodies import OverlapSet, TaskSuiteUpdate, TaskUpdate
+from taskloom.services.crowd.common import INT64_MAX
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
 
@@ -251,7 +252,7 @@ def list_tasks(
     scope: ScopeDep,
     services: ServicesDep,
     pool_id: str | None = None,
-    overlap: Annotated[int | None, Query(ge=0)] = None,
+    overlap: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     created_gt: datetime | None = None,
     created_lt: datetime | None = None,
     sort: Literal["created", "-created", "id", "-id"] = "created",
@@ -284,7 +285,7 @@ def get_task(task_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONRe
 def update_task(
     task_id: str, body: TaskUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.tasks.update(scope, task_id, body.sent()))
+    return ok(services.crowd.tasks.update(scope, task_id, body))
 
 
 @router.patch(
@@ -295,7 +296,7 @@ def update_task(
 def set_overlap_or_min(
     task_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.tasks.set_overlap_or_min(scope, task_id, body.overlap))
+    return ok(services.crowd.tasks.set_overlap_or_min(scope, task_id, body))
 
 
 # -- task suites -------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def update_task_suite(
 ) -> FastJSONResponse:
     """``overlap``, ``infinite_overlap``, ``issuing_order_override``; the suite's tasks follow
     its overlap. ``open_pool=true`` opens its pool when it is closed."""
-    out = services.crowd.suites.update(scope, suite_id, body.sent(), open_pool=open_pool)
+    out = services.crowd.suites.update(scope, suite_id, body, open_pool=open_pool)
     return ok(out)
 
 
@@ -398,4 +399,4 @@ def update_task_suite(
 def set_suite_overlap_or_min(
     suite_id: str, body: OverlapSet, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.suites.set_overlap_or_min(scope, suite_id, body.overlap))
+    return ok(services.crowd.suites.set_overlap_or_min(scope, suite_id, body))

@@ -48,6 +48,18 @@ def new_id() -> str:
 
 # -- body checks -------------------------------------------------------------------------------
 
+# the databases' BIGINT: a whole number past it is the caller's error, not an OverflowError
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int64(value: int, field: str) -> int:
+    """``value`` if a 64-bit column can hold it, else Invalid naming ``field``."""
+    if value > INT64_MAX:
+        raise Invalid(f"{field} is at most {INT64_MAX}", code="value_greater_than_max", field=field)
+    if value < INT64_MIN:
+        raise Invalid(f"{field} is at least {INT64_MIN}", code="value_less_than_min", field=field)
+    return value
+
 
 def body_dict(body: Any, field: str = "body") -> dict[str, Any]:
     if not isinstance(body, dict):

@@ -2,12 +2,15 @@
 
 Settings are Toloka's: ``reward_per_assignment``, ``assignment_max_duration_seconds``,
 ``will_expire``, ``auto_accept_solutions``, ``defaults``, ``mixer_config``,
-``quality_control`` and ``dynamic_overlap_config`` (checked here, see ``quality.py`` and
-``overlap.py`` for what they do). Other keys a client sends are stored as given.
+``quality_control`` and ``dynamic_overlap_config`` (parsed into ``bodies.PoolCreate`` /
+``PoolUpdate``; what needs the database or the project's spec is checked here, see
+``quality.py`` and ``overlap.py`` for what they do). Other keys a Toloka client sends are
+stored as given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +18,10 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
+from taskloom.services.crowd.bodies import DynamicOverlap, PoolCreate, PoolUpdate, parse_body
 from taskloom.services.crowd.common import (
-    body_dict,
     json_safe,
     new_id,
-    opt_bool,
-    opt_float,
-    opt_int,
-    opt_object,
-    opt_str,
     parse_time,
     pool_row,
     project_row,
@@ -43,6 +41,8 @@ _READ_ONLY = frozenset(
     {"id", "status", "created", "last_started", "last_stopped", "last_close_reason", "type"}
 )
 CURSOR = CursorFormat("crowd_pools", datetime, str)
+# a PUT or PATCH may leave these out, not clear them
+_REQUIRED = ("private_name", "reward_per_assignment", "assignment_max_duration_seconds")
 
 
 def pool_public(row: Any) -> dict[str, Any]:
@@ -67,29 +67,17 @@ def mixer_counts(data: dict[str, Any]) -> tuple[int, int, int]:
     )
 
 
-def _check_defaults(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    raw = body_dict(raw, "defaults")
-    for key in ("default_overlap_for_new_tasks", "default_overlap_for_new_task_suites"):
-        opt_int(raw, key, path=f"defaults.{key}", lo=1, hi=100_000)
-    return raw
-
-
-def _check_mixer(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    raw = body_dict(raw, "mixer_config")
-    total = 0
-    for key in ("real_tasks_count", "golden_tasks_count", "training_tasks_count"):
-        total += opt_int(raw, key, path=f"mixer_config.{key}", lo=0, hi=1000) or 0
-    if total == 0:
+def _check_mixer(mixer: dict[str, Any] | None) -> None:
+    """The pool's mixer (as it will be stored) puts at least one task on a page."""
+    if mixer and sum(int(mixer.get(k) or 0) for k in _MIXER_COUNTS) == 0:
         raise Invalid(
             "a suite needs at least one task: set real_tasks_count",
             code="value_out_of_range",
             field="mixer_config.real_tasks_count",
         )
-    return raw
+
+
+_MIXER_COUNTS = ("real_tasks_count", "golden_tasks_count", "training_tasks_count")
 
 
 class Pools:
@@ -99,91 +87,65 @@ class Pools:
         self.store = store
         self.specs = specs
 
+    @staticmethod
     def _check_dynamic_overlap(
-        self, conn: Connection, scope: Scope, raw: Any, output_fields: set[str]
-    ) -> dict[str, Any] | None:
-        if raw is None:
-            return None
-        raw = body_dict(raw, "dynamic_overlap_config")
+        conn: Connection, scope: Scope, config: DynamicOverlap, output_fields: set[str]
+    ) -> None:
+        """What the body's model cannot know: the skill exists, the fields are outputs."""
         p = "dynamic_overlap_config"
-        if raw.get("type", "BASIC") != "BASIC":
-            raise Invalid("type is BASIC", code="value_not_allowed", field=f"{p}.type")
-        opt_int(raw, "max_overlap", path=f"{p}.max_overlap", lo=1, hi=100_000, required=True)
-        opt_float(raw, "min_confidence", path=f"{p}.min_confidence", lo=0, hi=1, required=True)
-        weight = raw.get("answer_weight")
-        if weight is not None:
-            weight = body_dict(weight, f"{p}.answer_weight")
-            skill_row(conn, scope, weight.get("skill_id"), field=f"{p}.answer_weight.skill_id")
-            for key in ("default_skill_value", "max_skill_value"):
-                opt_float(weight, key, path=f"{p}.answer_weight.{key}", lo=0, hi=100)
-        fields = raw.get("fields")
-        if not isinstance(fields, list) or not fields:
-            raise Invalid(
-                "fields lists the output fields whose answers must agree",
-                code="array_expected",
-                field=f"{p}.fields",
+        if config.answer_weight is not None:
+            skill_row(
+                conn, scope, config.answer_weight.skill_id, field=f"{p}.answer_weight.skill_id"
             )
-        for i, f in enumerate(fields):
-            name = f.get("name") if isinstance(f, dict) else None
-            if name not in output_fields:
+        for i, f in enumerate(config.fields):
+            if f.name not in output_fields:
                 raise Invalid(
-                    f"{name!r} is not a field of the output spec",
+                    f"{f.name!r} is not a field of the output spec",
                     code="value_not_allowed",
                     field=f"{p}.fields.{i}.name",
                 )
-        return raw
 
     def _pool_data(
         self,
         conn: Connection,
         scope: Scope,
-        body: dict[str, Any],
+        body: PoolUpdate,
         old: dict[str, Any] | None,
         project: Any,
     ) -> dict[str, Any]:
-        creating = old is None
+        sent = body.sent()  # with the fields a Toloka client sent that taskloom keeps as given
         data = dict(old or {})
-        for key, value in body.items():
+        for key, value in sent.items():
             if key in _READ_ONLY or key == "project_id":
                 continue
             data[key] = json_safe(value, key)
-        if creating or "private_name" in body:
-            opt_str(body, "private_name", max_len=1000, required=True)
-        for key in ("public_description", "private_comment"):
-            opt_str(body, key)
-        if creating or "reward_per_assignment" in body:
-            opt_float(body, "reward_per_assignment", lo=0, hi=1e9, required=True)
-        if creating or "assignment_max_duration_seconds" in body:
-            opt_int(body, "assignment_max_duration_seconds", lo=1, hi=10**8, required=True)
-        if creating or "will_expire" in body:
-            data["will_expire"] = parse_time(body.get("will_expire"), "will_expire").isoformat()
-        opt_bool(body, "auto_accept_solutions")
-        opt_object(body, "metadata")
-        _check_defaults(data.get("defaults"))
+        for key in _REQUIRED:
+            if key in sent and sent[key] is None:
+                raise Invalid(f"{key} is required", code="value_required", field=key)
+        if "will_expire" in sent:
+            data["will_expire"] = parse_time(sent["will_expire"], "will_expire").isoformat()
         _check_mixer(data.get("mixer_config"))
         _, out = self.specs.of(project)
-        if "quality_control" in body:
+        if "quality_control" in sent:
             check_quality_control(
-                body.get("quality_control"),
+                sent.get("quality_control"),
                 lambda sid, field: skill_row(conn, scope, sid, field=field),
             )
-        if "dynamic_overlap_config" in body:
-            self._check_dynamic_overlap(
-                conn, scope, body.get("dynamic_overlap_config"), set(out.fields)
-            )
+        if body.dynamic_overlap_config is not None:
+            self._check_dynamic_overlap(conn, scope, body.dynamic_overlap_config, set(out.fields))
         return {k: v for k, v in data.items() if v is not None}
 
-    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
+    def create(self, scope: Scope, body: PoolCreate | Mapping[str, Any]) -> dict[str, Any]:
         """A new CLOSED pool of an ACTIVE project."""
-        body = body_dict(body)
+        pool = parse_body(PoolCreate, body, keep_unknown=True)
         now = utcnow()
         with self.store.write() as conn:
-            project = project_row(conn, scope, body.get("project_id"))
+            project = project_row(conn, scope, pool.project_id)
             if project.status != "ACTIVE":
                 raise Conflict(
                     "the project is archived", code="project_archived", field="project_id"
                 )
-            data = self._pool_data(conn, scope, body, None, project)
+            data = self._pool_data(conn, scope, pool, None, project)
             values = {
                 "id": new_id(),
                 "app_id": scope.app_id,
@@ -227,16 +189,19 @@ class Pools:
             rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.created_at, r.id))
         return {"data": [pool_public(r) for r in rows], "cursor": nxt}
 
-    def update(self, scope: Scope, pool_id: str, body: Any) -> dict[str, Any]:
-        body = body_dict(body)
+    def update(
+        self, scope: Scope, pool_id: str, body: PoolUpdate | Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace the fields given (a Toloka PUT echoes ``project_id``: it must not change)."""
+        patch = parse_body(PoolUpdate, body, keep_unknown=True)
         with self.store.write() as conn:
             row = pool_row(conn, scope, pool_id, lock=True)
             if row.status == "ARCHIVED":
                 raise Conflict("an archived pool cannot change", code="pool_archived")
-            if body.get("project_id") not in (None, row.project_id):
+            if (patch.model_extra or {}).get("project_id") not in (None, row.project_id):
                 raise Invalid("a pool cannot move to another project", field="project_id")
             project = project_row(conn, scope, row.project_id)
-            data = self._pool_data(conn, scope, body, row.data, project)
+            data = self._pool_data(conn, scope, patch, row.data, project)
             conn.execute(
                 update(crowd_pools)
                 .where(crowd_pools.c.id == row.id)

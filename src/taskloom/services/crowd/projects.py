@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,14 +11,8 @@ from sqlalchemy import and_, insert, or_, select, update
 from taskloom.crowd.spec import Spec
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
-from taskloom.services.crowd.common import (
-    body_dict,
-    json_safe,
-    new_id,
-    opt_object,
-    opt_str,
-    project_row,
-)
+from taskloom.services.crowd.bodies import ProjectCreate, ProjectUpdate, parse_body
+from taskloom.services.crowd.common import body_dict, json_safe, new_id, project_row
 from taskloom.store.crowd_tables import crowd_pools, crowd_projects
 from taskloom.store.paging import CursorFormat, check_limit, page
 from taskloom.store.types import utcnow
@@ -26,7 +21,6 @@ if TYPE_CHECKING:
     from taskloom.store.engine import Store
 
 PROJECT_STATUSES = ("ACTIVE", "ARCHIVED")
-ISSUING_TYPES = ("AUTOMATED", "MAP_SELECTOR")
 # set by taskloom, never taken from a body
 _READ_ONLY = frozenset({"id", "status", "created"})
 CURSOR = CursorFormat("crowd_projects", datetime, str)
@@ -87,32 +81,23 @@ class Projects:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _project_data(self, body: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    def _project_data(self, body: ProjectUpdate, old: dict[str, Any] | None) -> dict[str, Any]:
+        sent = body.sent()  # with the fields a Toloka client sent that taskloom keeps as given
         data = dict(old or {})
-        for key, value in body.items():
+        for key, value in sent.items():
             if key in _READ_ONLY:
                 continue
             data[key] = json_safe(value, key)
-        if "public_name" in body or old is None:
-            opt_str(body, "public_name", max_len=1000, required=True)
-        for key in ("public_description", "public_instructions", "private_comment"):
-            opt_str(body, key)
-        if old is None or "task_spec" in body:
-            data["task_spec"] = parse_task_spec(body.get("task_spec"))
-        issuing = body.get("assignments_issuing_type")
-        if issuing is not None and issuing not in ISSUING_TYPES:
-            raise Invalid(
-                f"assignments_issuing_type is one of {', '.join(ISSUING_TYPES)}",
-                code="value_not_allowed",
-                field="assignments_issuing_type",
-            )
+        if "public_name" in sent and sent["public_name"] is None:
+            raise Invalid("public_name is required", code="value_required", field="public_name")
+        if old is None or "task_spec" in sent:
+            data["task_spec"] = parse_task_spec(sent.get("task_spec"))
         data.setdefault("assignments_issuing_type", "AUTOMATED")
-        opt_object(body, "metadata")
         return {k: v for k, v in data.items() if v is not None}
 
-    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
+    def create(self, scope: Scope, body: ProjectCreate | Mapping[str, Any]) -> dict[str, Any]:
         """A new ACTIVE project; the specs are checked and stored normalised."""
-        data = self._project_data(body_dict(body), None)
+        data = self._project_data(parse_body(ProjectCreate, body, keep_unknown=True), None)
         now = utcnow()
         values = {
             "id": new_id(),
@@ -155,9 +140,11 @@ class Projects:
             rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.created_at, r.id))
         return {"data": [project_public(r) for r in rows], "cursor": nxt}
 
-    def update(self, scope: Scope, project_id: str, body: Any) -> dict[str, Any]:
+    def update(
+        self, scope: Scope, project_id: str, body: ProjectUpdate | Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Replace the fields given (``task_spec`` is checked again)."""
-        body = body_dict(body)
+        body = parse_body(ProjectUpdate, body, keep_unknown=True)
         with self.store.write() as conn:
             row = project_row(conn, scope, project_id, lock=True)
             if row.status == "ARCHIVED":

@@ -29,6 +29,7 @@ from taskloom.errors import Invalid
 from taskloom.jobs.engine import JobEngine
 from taskloom.jobs.engine import public as job_public
 from taskloom.scope import Scope
+from taskloom.services.crowd.common import check_int64
 from taskloom.services.crowd.operations import CROWD_KINDS, details_of
 from taskloom.services.crowd.pools import pool_public
 from taskloom.services.crowd.projects import project_public
@@ -290,7 +291,8 @@ def _value(col: Any, value: Any, name: str) -> Any:
         return value
     if python_type is int:
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError) as exc:
             raise Invalid(f"{name} is an integer", code="integer_expected", field=name) from exc
+        return check_int64(number, name)
     return str(value)

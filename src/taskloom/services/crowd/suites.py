@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,15 +12,10 @@ from sqlalchemy import Connection, select, update
 
 from taskloom.errors import Invalid
 from taskloom.scope import Scope
-from taskloom.services.crowd.common import (
-    body_dict,
-    driver_ts,
-    new_id,
-    opt_bool,
-    opt_float,
-)
+from taskloom.services.crowd.bodies import OverlapSet, TaskSuiteUpdate, parse_body
+from taskloom.services.crowd.common import driver_ts, new_id
 from taskloom.services.crowd.common import suite_row as _suite_row
-from taskloom.services.crowd.tasks import check_items, overlap_values
+from taskloom.services.crowd.tasks import check_items, overlap_body, overlap_values
 from taskloom.services.crowd.validate import Errors, PoolInfo, check_suite, kind_of
 from taskloom.store.crowd_tables import crowd_task_suites, crowd_tasks
 from taskloom.store.paging import CursorFormat, check_limit, page
@@ -31,9 +27,7 @@ if TYPE_CHECKING:
     from taskloom.store.engine import Store
 
 _CHUNK = 900
-_PATCHABLE = ("overlap", "infinite_overlap", "issuing_order_override")
 _OVERLAP_KEYS = ("overlap", "remaining_overlap", "infinite_overlap")
-_MAX_ORDER = 99_999.99999
 CURSOR = CursorFormat("crowd_task_suites", int)
 
 
@@ -224,30 +218,31 @@ class Suites:
         return {"data": [by_id[r.id] for r in rows], "cursor": nxt}
 
     def update(
-        self, scope: Scope, suite_id: str, body: Any, *, open_pool: bool = False
+        self,
+        scope: Scope,
+        suite_id: str,
+        body: TaskSuiteUpdate | Mapping[str, Any],
+        *,
+        open_pool: bool = False,
     ) -> dict[str, Any]:
         """Change ``overlap``, ``infinite_overlap`` or ``issuing_order_override`` (Toloka's
         TaskSuitePatch); the suite's tasks follow its overlap. ``open_pool`` opens its pool
         when it is CLOSED."""
-        body = body_dict(body)
-        for key in body:
-            if key not in _PATCHABLE:
-                raise Invalid(f"{key} cannot be changed", code="value_not_allowed", field=key)
-        infinite = opt_bool(body, "infinite_overlap")
-        order = opt_float(body, "issuing_order_override", lo=-_MAX_ORDER, hi=_MAX_ORDER)
+        patch = parse_body(TaskSuiteUpdate, body)
+        infinite = patch.infinite_overlap
         with self.store.write() as conn:
             row = _suite_row(conn, scope, suite_id, lock=True)
             values: dict[str, Any] = {}
             if infinite is not None:
                 values["infinite_overlap"] = infinite
-            if body.get("overlap") is not None:
+            if patch.overlap is not None:
                 if infinite:
                     raise Invalid(
                         "an infinite overlap has no overlap value",
                         code="value_not_allowed",
                         field="overlap",
                     )
-                values.update(overlap_values(row, body["overlap"], exact=True))
+                values.update(overlap_values(row, patch.overlap, exact=True))
                 values["infinite_overlap"] = False
             elif infinite is False and row.overlap is None:
                 raise Invalid(
@@ -255,18 +250,22 @@ class Suites:
                     code="value_required",
                     field="overlap",
                 )
-            if order is not None:
+            if patch.issuing_order_override is not None:
+                order = patch.issuing_order_override
                 values["data"] = {**(row.data or {}), "issuing_order_override": order}
             self._write_suite(conn, row, values)
             if open_pool:
                 self.tasks.open_closed_pools(conn, [row.pool_id])
             return self._suites_with_tasks(conn, [row.id])[row.id]
 
-    def set_overlap_or_min(self, scope: Scope, suite_id: str, overlap: Any) -> dict[str, Any]:
+    def set_overlap_or_min(
+        self, scope: Scope, suite_id: str, overlap: OverlapSet | Mapping[str, Any] | int
+    ) -> dict[str, Any]:
         """Set the suite's overlap, or the lowest one possible (the copies issued so far)."""
+        wanted = overlap_body(overlap).overlap
         with self.store.write() as conn:
             row = _suite_row(conn, scope, suite_id, lock=True)
-            values = overlap_values(row, overlap, exact=False)
+            values = overlap_values(row, wanted, exact=False)
             values["infinite_overlap"] = False
             self._write_suite(conn, row, values)
             return self._suites_with_tasks(conn, [row.id])[row.id]

@@ -8,7 +8,7 @@ is written and the answer is ``{"items": {}, "validation_errors": {...}}``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,10 @@ from sqlalchemy import Connection, select, update
 
 from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
+from taskloom.services.crowd.bodies import OverlapSet, TaskUpdate, parse_body
 from taskloom.services.crowd.common import (
     body_dict,
+    check_int64,
     driver_ts,
     new_id,
     placeholders,
@@ -82,11 +84,16 @@ def check_items(items: Any, what: str = "tasks") -> list[Any]:
     return items
 
 
-def overlap_values(row: Any, overlap: Any, *, exact: bool) -> dict[str, Any]:
-    """The overlap columns of a task or suite row set to ``overlap``; not below the copies
-    issued (``exact``: refused, else raised to them)."""
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
-        raise Invalid("overlap is a whole number", code="integer_expected", field="overlap")
+def overlap_body(value: OverlapSet | Mapping[str, Any] | int | Any) -> OverlapSet:
+    """The ``set-overlap-or-min`` body: parsed, a mapping or the bare overlap."""
+    if isinstance(value, OverlapSet | Mapping):
+        return parse_body(OverlapSet, value)
+    return parse_body(OverlapSet, {"overlap": value})
+
+
+def overlap_values(row: Any, overlap: int, *, exact: bool) -> dict[str, Any]:
+    """The overlap columns of a task or suite row set to ``overlap`` (parsed: 0 to the
+    bound); not below the copies issued (``exact``: refused, else raised to them)."""
     issued = (row.overlap or 0) - row.remaining_overlap
     if overlap < issued:
         if exact:
@@ -118,8 +125,11 @@ class Tasks:
         self, conn: Connection, scope: Scope, items: Iterable[Any]
     ) -> dict[str, PoolInfo]:
         """The pools (of this app) that the items name, with their compiled specs."""
-        ids = sorted({i.get("pool_id") for i in items if isinstance(i, dict)} - {None}, key=str)
-        ids = [i for i in ids if isinstance(i, str)]
+        # only string ids are looked up: any other JSON value (a list, an object) is the
+        # item's own error, named by its check
+        ids = sorted(
+            {p for i in items if isinstance(i, dict) and isinstance(p := i.get("pool_id"), str)}
+        )
         out: dict[str, PoolInfo] = {}
         for start in range(0, len(ids), _CHUNK):
             q = (
@@ -145,7 +155,9 @@ class Tasks:
                     input_spec=inp,
                     output_spec=outp,
                     default_overlap=defaults.get("default_overlap_for_new_tasks"),
-                    default_suite_overlap=defaults.get("default_overlap_for_new_task_suites"),
+                    # 0 (as Toloka's tutorials write it) is no default: bodies.PoolDefaults
+                    default_suite_overlap=defaults.get("default_overlap_for_new_task_suites")
+                    or None,
                 )
         return out
 
@@ -283,7 +295,7 @@ class Tasks:
         if pool_id is not None:
             q = q.where(t.c.pool_id == pool_id)
         if overlap is not None:
-            q = q.where(t.c.overlap == overlap)
+            q = q.where(t.c.overlap == check_int64(overlap, "overlap"))
         if created_gt is not None:
             q = q.where(t.c.created_at > created_gt)
         if created_lt is not None:
@@ -301,27 +313,23 @@ class Tasks:
             )
         return {"data": [task_public(r) for r in rows], "cursor": nxt}
 
-    def update(self, scope: Scope, task_id: str, body: Any) -> dict[str, Any]:
-        """Change ``overlap``, ``infinite_overlap`` or ``baseline_solutions``."""
+    def update(
+        self, scope: Scope, task_id: str, body: TaskUpdate | Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Change ``overlap``, ``infinite_overlap`` or ``baseline_solutions`` (those sent)."""
         from taskloom.crowd.spec import validate_solutions
 
-        body = body_dict(body)
-        for key in body:
-            if key not in ("overlap", "infinite_overlap", "baseline_solutions"):
-                raise Invalid(f"{key} cannot be changed", code="value_not_allowed", field=key)
+        patch = parse_body(TaskUpdate, body)
+        sent = patch.model_fields_set
         with self.store.write() as conn:
             row = task_row(conn, scope, task_id, lock=True)
             values: dict[str, Any] = {}
-            if body.get("infinite_overlap") is not None:
-                if not isinstance(body["infinite_overlap"], bool):
-                    raise Invalid(
-                        "true or false", code="boolean_expected", field="infinite_overlap"
-                    )
-                values["infinite_overlap"] = body["infinite_overlap"]
-            if body.get("overlap") is not None:
-                values.update(overlap_values(row, body["overlap"], exact=True))
-            if "baseline_solutions" in body:
-                baseline = body["baseline_solutions"]
+            if patch.infinite_overlap is not None:
+                values["infinite_overlap"] = patch.infinite_overlap
+            if patch.overlap is not None:
+                values.update(overlap_values(row, patch.overlap, exact=True))
+            if "baseline_solutions" in sent:
+                baseline = patch.baseline_solutions
                 if baseline is not None:
                     pool = conn.execute(
                         select(crowd_pools.c.project_id).where(crowd_pools.c.id == row.pool_id)
@@ -351,11 +359,14 @@ class Tasks:
                 conn.execute(update(crowd_tasks).where(crowd_tasks.c.id == row.id).values(**values))
             return task_public(task_row(conn, scope, task_id))
 
-    def set_overlap_or_min(self, scope: Scope, task_id: str, overlap: Any) -> dict[str, Any]:
+    def set_overlap_or_min(
+        self, scope: Scope, task_id: str, overlap: OverlapSet | Mapping[str, Any] | int
+    ) -> dict[str, Any]:
         """Set the overlap, or the lowest one possible (the assignments issued so far)."""
+        wanted = overlap_body(overlap).overlap
         with self.store.write() as conn:
             row = task_row(conn, scope, task_id, lock=True)
-            values = overlap_values(row, overlap, exact=False)
+            values = overlap_values(row, wanted, exact=False)
             values["infinite_overlap"] = False
             conn.execute(update(crowd_tasks).where(crowd_tasks.c.id == row.id).values(**values))
             return task_public(task_row(conn, scope, task_id))

@@ -188,9 +188,12 @@ def _overlap(
 
 def _pool(item: Mapping[str, Any], pools: Mapping[str, PoolInfo], errs: Errors) -> PoolInfo | None:
     pool_id = item.get("pool_id")
-    info = pools.get(pool_id) if isinstance(pool_id, str) else None
+    if pool_id.__class__ is not str:
+        errs["pool_id"] = _REQUIRED if pool_id is None else _STRING
+        return None
+    info = pools.get(pool_id)
     if info is None:
-        errs["pool_id"] = _REQUIRED if pool_id is None else _POOL_MISSING
+        errs["pool_id"] = _POOL_MISSING
         return None
     if info.status == "ARCHIVED":
         errs["pool_id"] = _POOL_ARCHIVED

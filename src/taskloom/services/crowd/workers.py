@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
 from taskloom.scope import Scope
 from taskloom.services.auth import hash_key
+from taskloom.services.crowd.bodies import SkillCreate, parse_body
 from taskloom.services.crowd.common import (
     body_dict,
     json_safe,
@@ -58,24 +60,32 @@ def worker_public(row: Any) -> dict[str, Any]:
     }
 
 
+def _without_read_only(body: Any) -> Any:
+    """A client may echo a skill's ``id`` and ``created`` back (toloka-kit's objects carry
+    them); the service owns them."""
+    if isinstance(body, Mapping) and ("id" in body or "created" in body):
+        return {k: v for k, v in body.items() if k not in ("id", "created")}
+    return body
+
+
 class Skills:
     """Skills and the skill values of workers."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, scope: Scope, body: Any) -> dict[str, Any]:
-        body = body_dict(body)
-        name = opt_str(body, "name", max_len=1000, required=True)
+    def create(self, scope: Scope, body: SkillCreate | Mapping[str, Any]) -> dict[str, Any]:
+        """A new skill; fields taskloom does not know (a Toloka client's) are stored as given."""
+        skill = parse_body(SkillCreate, _without_read_only(body), keep_unknown=True)
         data = {
             k: json_safe(v, k)
-            for k, v in body.items()
+            for k, v in skill.sent().items()
             if k not in ("id", "name", "created") and v is not None
         }
         values = {
             "id": new_id(),
             "app_id": scope.app_id,
-            "name": name,
+            "name": skill.name,
             "data": data,
             "created_at": utcnow(),
         }

@@ -68,6 +68,37 @@ def _field_code(exc: TaskloomError) -> str:
     return exc.code if exc.code.isupper() else exc.code.upper()
 
 
+# pydantic's error types (``details.errors[].type``, see taskloom.validation) in Toloka's words
+_PYDANTIC_CODES = {
+    "missing": "VALUE_REQUIRED",
+    "int_type": "INTEGER_EXPECTED",
+    "int_parsing": "INTEGER_EXPECTED",
+    "float_type": "FLOAT_EXPECTED",
+    "float_parsing": "FLOAT_EXPECTED",
+    "bool_type": "BOOLEAN_EXPECTED",
+    "bool_parsing": "BOOLEAN_EXPECTED",
+    "string_type": "STRING_EXPECTED",
+    "list_type": "ARRAY_EXPECTED",
+    "dict_type": "OBJECT_EXPECTED",
+    "model_type": "OBJECT_EXPECTED",
+    "model_attributes_type": "OBJECT_EXPECTED",
+    "greater_than": "VALUE_LESS_THAN_MIN",
+    "greater_than_equal": "VALUE_LESS_THAN_MIN",
+    "less_than": "VALUE_GREATER_THAN_MAX",
+    "less_than_equal": "VALUE_GREATER_THAN_MAX",
+    "string_too_short": "VALUE_LESS_THAN_MIN",
+    "string_too_long": "VALUE_GREATER_THAN_MAX",
+    "datetime_parsing": "INVALID_DATE_TIME",
+    "datetime_type": "INVALID_DATE_TIME",
+}
+
+
+def _error_code(err: dict[str, Any]) -> str:
+    if err.get("code"):
+        return str(err["code"]).upper()
+    return _PYDANTIC_CODES.get(str(err.get("type")), "VALUE_NOT_ALLOWED")
+
+
 def _validation_payload(exc: TaskloomError) -> dict[str, Any]:
     """Toloka's VALIDATION_ERROR payload: ``{field path: {code, message}}`` (a batch:
     ``{index: {field path: {code, message}}}``)."""
@@ -83,7 +114,7 @@ def _validation_payload(exc: TaskloomError) -> dict[str, Any]:
                 out.setdefault(
                     name,
                     {
-                        "code": str(err.get("code") or "VALUE_NOT_ALLOWED").upper(),
+                        "code": _error_code(err),
                         "message": str(err.get("message") or exc.message),
                     },
                 )
@@ -163,7 +194,7 @@ class TolokaRoute(APIRoute):
                     loc = [str(p) for p in err.get("loc", ())[1:]] or ["body"]
                     payload.setdefault(
                         ".".join(loc),
-                        {"code": "VALUE_NOT_ALLOWED", "message": str(err.get("msg"))},
+                        {"code": _error_code(dict(err)), "message": str(err.get("msg"))},
                     )
                 first = next(iter(payload.items()))
                 return error_response(

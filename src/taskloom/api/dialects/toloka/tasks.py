@@ -216,11 +216,7 @@ async def set_overlap_or_min(
 ) -> Response:
     """Lower the overlap to ``overlap``, or to the assignments already issued if that is more."""
     body = await json_object(request)
-    if "overlap" not in body or body["overlap"] is None:
-        raise Invalid("overlap is required", code="VALUE_REQUIRED", field="overlap")
-    out = await run_in_threadpool(
-        services.crowd.tasks.set_overlap_or_min, scope, task_id, body["overlap"]
-    )
+    out = await run_in_threadpool(services.crowd.tasks.set_overlap_or_min, scope, task_id, body)
     return answer(out)
 
 
@@ -273,9 +269,5 @@ async def set_suite_overlap_or_min(
 ) -> Response:
     """Lower the suite's overlap to ``overlap``, or to the copies already issued."""
     body = await json_object(request)
-    if "overlap" not in body or body["overlap"] is None:
-        raise Invalid("overlap is required", code="VALUE_REQUIRED", field="overlap")
-    out = await run_in_threadpool(
-        services.crowd.suites.set_overlap_or_min, scope, suite_id, body["overlap"]
-    )
+    out = await run_in_threadpool(services.crowd.suites.set_overlap_or_min, scope, suite_id, body)
     return answer(out)

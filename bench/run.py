@@ -12,6 +12,7 @@ for script, *extra in [
     ("bench_insert.py",),
     ("bench_jobs.py",),
     ("bench_search.py",),
+    ("bench_mixed.py",),  # searches, gets, inserts and job polls against a real server
     ("bench_encode.py",),
     ("bench_cluster.py",),
     ("bench_crowd.py",),

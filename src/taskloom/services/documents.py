@@ -91,6 +91,7 @@ class DocumentService:
         now = utcnow()
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
+            self.journal.writing(ds.id, ds.data_version)
             good, new_dims = check_dims(good, ds.fields, failures)
             if failures and not skip_invalid:
                 raise_failures(failures, len(docs))
@@ -225,6 +226,7 @@ class DocumentService:
         now = utcnow()
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
+            self.journal.writing(ds.id, ds.data_version)
             good, new_dims = check_dims(good, ds.fields, failures)
             stored: dict[str, Any] = {}
             for chunk in _chunks([p.id for p in good]):
@@ -290,6 +292,7 @@ class DocumentService:
             raise Invalid("ids is a list of document ids", code="invalid_ids", field="ids")
         with self.store.write() as conn:
             ds = lookup(conn, scope, dataset, lock=True)
+            self.journal.writing(ds.id, ds.data_version)
             gone: builtins.list[int] = []
             if ids is not None:
                 for chunk in _chunks([str(i) for i in ids]):

@@ -44,6 +44,12 @@ from taskloom.vectors.versions import ChangeToken, DocState, document_state
 
 Key = tuple[int, str, str, str]  # dataset id, field, metric, kind
 _NONE = np.empty(0, np.int64)
+_RECENT = 4  # older versions' indexes kept per entry
+
+
+def _older(token: Any, than: Any) -> bool:
+    return isinstance(token, int) and isinstance(than, int) and token < than
+
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,14 @@ class _Entry:
     state: DocState
     token: Any
     built_at: float = field(default_factory=time.time)
+    # indexes of the versions just before ``token``, for searches that began before the
+    # last sync (they share the base with ``index``: a mask and a small delta each)
+    recent: dict[Any, FaissIndex] = field(default_factory=dict)
+
+    def keep(self, token: Any, index: FaissIndex) -> None:
+        self.recent[token] = index
+        while len(self.recent) > _RECENT:
+            del self.recent[next(iter(self.recent))]
 
 
 @dataclass
@@ -136,26 +150,36 @@ class IndexCache:
             # not built yet: build it in the background, answer exactly meanwhile
             self.build(dataset_id, field, metric, kind, dim)
             return self.get(conn, token, dataset_id, field, metric, "flat", dim)
-        if entry is not None and token is not None and entry.token == token:
+        recent = self._recent(entry, token)
+        if recent is not None:
             self.stats["hits"] += 1
-            return entry.index
+            return recent
         with self._key_lock(key):
             entry = self._touch(key)
-            if entry is not None and token is not None and entry.token == token:
+            recent = self._recent(entry, token)
+            if recent is not None:
                 self.stats["hits"] += 1
-                return entry.index
+                return recent
+            # a search whose transaction began before the entry's last sync sees an older
+            # version: it gets an index of that version, and the entry stays as it is
+            back = _older(token, entry.token) if entry is not None else False
             touched = None
             if entry is not None and entry.index.dim == dim and self.journal is not None:
-                touched = self.journal.touched(dataset_id, entry.token, token)
+                span = (token, entry.token) if back else (entry.token, token)
+                touched = self.journal.touched(dataset_id, *span)
             if touched is not None:
-                # only this process wrote since: those documents are all that changed. The
-                # state stays the one last compared: a later full comparison finds these
-                # documents changed too, and their vectors already indexed
+                # only this process wrote between the two versions: those documents are all
+                # that changed. The state stays the one last compared: a later comparison
+                # finds these documents changed too, and their vectors already indexed
                 assert entry is not None
                 self.stats["syncs"] += 1
                 self.stats["journal"] += 1
                 state = entry.state
                 index = self._apply(conn, entry.index, touched, _NONE, dataset_id, field)
+            elif back:
+                assert entry is not None
+                state = document_state(conn, dataset_id)
+                index = self._sync(conn, entry, state, dataset_id, field)
             else:
                 state = self._state(conn, token, dataset_id)
                 if entry is None or entry.index.dim != dim:
@@ -163,10 +187,28 @@ class IndexCache:
                 else:
                     index = self._sync(conn, entry, state, dataset_id, field)
             with self._lock:
-                self._entries[key] = _Entry(index, state, token)
+                if back:
+                    assert entry is not None
+                    entry.keep(token, index)
+                    return index
+                new = _Entry(index, state, token)
+                if entry is not None and entry.index.dim == dim:
+                    # searches still reading the version before find its index
+                    new.recent = dict(entry.recent)
+                    new.keep(entry.token, entry.index)
+                self._entries[key] = new
                 self._entries.move_to_end(key)
                 self._evict(keep=key)
             return index
+
+    @staticmethod
+    def _recent(entry: _Entry | None, token: Any) -> FaissIndex | None:
+        """The entry's index of version ``token``, if it has one."""
+        if entry is None or token is None:
+            return None
+        if entry.token == token:
+            return entry.index
+        return entry.recent.get(token)
 
     def build(
         self, dataset_id: int, field: str, metric: str, kind: str, dim: int, *, wait: bool = False

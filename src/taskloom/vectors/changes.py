@@ -13,8 +13,10 @@ A version that was not noted (a write by another process, by code that writes wi
 noting, a write whose note was not in yet when a search looked, or one that has been
 forgotten: the journal keeps a bounded history) leaves ``touched`` with no answer, and the
 cache compares the whole dataset's documents instead (``versions.document_state``), which
-is always right. A note is only ever taken after the commit, so a rolled back write never
-leaves one behind.
+is always right. The keys are only ever taken after the commit, so a rolled back write
+never leaves any behind. A write announces its version inside its transaction
+(``writing``): a search that sees the version committed before the note is in waits for
+the note (it follows the commit at once) instead of comparing everything.
 """
 
 from __future__ import annotations
@@ -30,30 +32,56 @@ _KEEP_VERSIONS = 1024
 _KEEP_KEYS = 1 << 20
 
 
+class _Note:
+    __slots__ = ("done", "keys")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.keys: np.ndarray | None = None  # None until the write committed
+
+
 class ChangeJournal:
     """The documents touched by the recent writes of this process (see the module)."""
 
-    def __init__(self, keep_versions: int = _KEEP_VERSIONS, keep_keys: int = _KEEP_KEYS) -> None:
+    def __init__(
+        self,
+        keep_versions: int = _KEEP_VERSIONS,
+        keep_keys: int = _KEEP_KEYS,
+        wait: float = 2.0,
+    ) -> None:
+        """``wait``: how long a search waits for a write that committed and has not been
+        noted yet (its note follows the commit at once) before comparing everything."""
         self.keep_versions = keep_versions
         self.keep_keys = keep_keys
+        self.wait = wait
         self._lock = threading.Lock()
-        self._notes: dict[int, OrderedDict[int, np.ndarray]] = {}
+        self._notes: dict[int, OrderedDict[int, _Note]] = {}
         self._keys: dict[int, int] = {}
+
+    def writing(self, dataset_id: int, version: int) -> None:
+        """A write of this process, inside its transaction, is about to commit
+        ``version``: a search that sees the version before ``note`` waits for it rather
+        than comparing the whole dataset. A write that rolls back is never noted; a search
+        can only see its version if another process committed it, and compares."""
+        with self._lock:
+            notes = self._notes.setdefault(dataset_id, OrderedDict())
+            self._drop(dataset_id, notes, version)
+            notes[version] = _Note()
+            self._trim(dataset_id, notes)
 
     def note(self, dataset_id: int, version: int, pks: Iterable[int]) -> None:
         """The committed write that moved ``dataset_id`` to ``version`` touched ``pks``."""
         keys = np.unique(np.fromiter(pks, np.int64))
         with self._lock:
             notes = self._notes.setdefault(dataset_id, OrderedDict())
-            old = notes.pop(version, None)
-            if old is not None:
-                self._keys[dataset_id] -= old.size
-            notes[version] = keys
-            total = self._keys.get(dataset_id, 0) + keys.size
-            while notes and (len(notes) > self.keep_versions or total > self.keep_keys):
-                _, dropped = notes.popitem(last=False)
-                total -= dropped.size
-            self._keys[dataset_id] = total
+            note = notes.get(version)
+            if note is None or note.keys is not None:
+                self._drop(dataset_id, notes, version)
+                note = notes[version] = _Note()
+            note.keys = keys
+            self._keys[dataset_id] = self._keys.get(dataset_id, 0) + keys.size
+            self._trim(dataset_id, notes)
+        note.done.set()
 
     def touched(self, dataset_id: int, since: int, until: int) -> np.ndarray | None:
         """The sorted keys of the documents touched by the writes that moved the dataset
@@ -68,15 +96,34 @@ class ChangeJournal:
             notes = self._notes.get(dataset_id)
             if notes is None:
                 return None
-            parts = []
-            for v in range(since + 1, until + 1):
-                keys = notes.get(v)
-                if keys is None:
-                    return None
-                parts.append(keys)
+            wanted = [notes.get(v) for v in range(since + 1, until + 1)]
+        if any(n is None for n in wanted):
+            return None
+        parts = []
+        for n in wanted:
+            assert n is not None
+            if n.keys is None:
+                n.done.wait(self.wait)
+            keys = n.keys
+            if keys is None:  # rolled back, or not committed yet: compare everything
+                return None
+            parts.append(keys)
         return np.unique(np.concatenate(parts))
 
     def forget(self, dataset_id: int) -> None:
         with self._lock:
             self._notes.pop(dataset_id, None)
             self._keys.pop(dataset_id, None)
+
+    def _drop(self, dataset_id: int, notes: OrderedDict[int, _Note], version: int) -> None:
+        old = notes.pop(version, None)
+        if old is not None and old.keys is not None:
+            self._keys[dataset_id] -= old.keys.size
+
+    def _trim(self, dataset_id: int, notes: OrderedDict[int, _Note]) -> None:
+        total = self._keys.get(dataset_id, 0)
+        while notes and (len(notes) > self.keep_versions or total > self.keep_keys):
+            _, dropped = notes.popitem(last=False)
+            if dropped.keys is not None:
+                total -= dropped.keys.size
+        self._keys[dataset_id] = total

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often an idle worker looks for jobs queued elsewhere."
     )
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    query_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a query with a filter (listing, count, delete, search "
+        "candidates) may run before it is stopped with 422 query_timeout.",
+    )
     max_batch_documents: int = Field(default=10_000, gt=0)
     default_max_attempts: int = Field(default=3, ge=1)
     search_hnsw_threshold: int = Field(

@@ -88,7 +88,7 @@ class Platform:
         if self._lock:
             self._lock.acquire()
         try:
-            self.store = Store(s.resolved_database_url)
+            self.store = Store(s.resolved_database_url, query_timeout=s.query_timeout)
             migrate.upgrade(self.store)
             self.store.start_checkpointer()
             self.engine = JobEngine(

@@ -3,6 +3,13 @@
 ``Store.read()`` opens a plain transaction; ``Store.write()`` one that takes SQLite's write
 lock up front (``BEGIN IMMEDIATE``) so that writers queue on the busy timeout instead of
 failing when a read lock cannot be upgraded. PostgreSQL uses READ COMMITTED for both.
+
+Statements that hold a filter (the SQL carries :data:`~taskloom.store.filters.BOUNDED`, which
+the filter compiler puts in every filter it compiles) run under a time bound,
+``query_timeout`` seconds (``TASKLOOM_QUERY_TIMEOUT``): on PostgreSQL a ``statement_timeout``
+set for that statement, on SQLite a progress handler that interrupts it. Hitting the bound is
+:class:`QueryTimeout` (422 ``query_timeout``); the transaction is rolled back. Other statements
+(loading a vector field, migrations, deleting a dataset) are not bounded.
 """
 
 from __future__ import annotations
@@ -18,12 +25,57 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import NullPool
 
-from taskloom.store.filters import sqlite_regexp
+from taskloom.errors import Invalid
+from taskloom.store.filters import BOUNDED, sqlite_regexp
 
 log = logging.getLogger("taskloom.store")
+
+
+DEFAULT_QUERY_TIMEOUT = 10.0
+# SQLite calls the progress handler every this many virtual machine instructions (about a
+# millisecond of work): often enough to stop on time, rarely enough to cost nothing
+_PROGRESS_STEPS = 100_000
+_DEADLINE = "taskloom_deadline"
+
+
+class QueryTimeout(Invalid):
+    """The query ran past the time bound of filter queries."""
+
+    code = "query_timeout"
+
+
+def _timeout_error(seconds: float) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query ran longer than {seconds:g} s (query_timeout) and was stopped; "
+        "narrow the filter or make it cheaper",
+        field="filter",
+        details={"timeout_seconds": seconds},
+    )
+
+
+class _Deadline:
+    """When the statement running on one SQLite connection must stop (None: never); the
+    connection's progress handler."""
+
+    __slots__ = ("at", "hit")
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.hit = False
+
+    def __call__(self) -> int:
+        at = self.at
+        if at is not None and time.monotonic() > at:
+            self.hit = True
+            return 1  # non-zero: SQLite interrupts the statement
+        return 0
+
+    def arm(self, seconds: float | None) -> None:
+        self.hit = False
+        self.at = None if seconds is None else time.monotonic() + seconds
 
 
 def _json_dumps(value: Any) -> str:
@@ -43,8 +95,11 @@ def _set_wal(cur: Any, tries: int = 600) -> None:
             time.sleep(0.05)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for ``url`` with taskloom's SQLite settings (WAL, busy timeout, FKs)."""
+def make_engine(
+    url: str, *, pool_size: int = 10, query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
+) -> Engine:
+    """An engine for ``url`` with taskloom's SQLite settings (WAL, busy timeout, FKs) and
+    the time bound of filter queries (``query_timeout`` seconds; None: unbounded)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -61,6 +116,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             dbapi_conn.isolation_level = None
             # the filter language's $regex (store/filters.py)
             dbapi_conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+            deadline = _record.info[_DEADLINE] = _Deadline()
+            dbapi_conn.set_progress_handler(deadline, _PROGRESS_STEPS)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=60000")
             # only takes effect on a new database: 8 KiB pages hold five 384-d vectors
@@ -81,9 +138,47 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             mode = conn.get_execution_options().get("taskloom_write")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
 
+        @event.listens_for(engine, "before_cursor_execute")
+        def _arm(
+            conn: Connection, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool
+        ) -> None:
+            # a filter query runs (and its rows are fetched) under the bound; any other
+            # statement on the connection clears it
+            deadline = conn.info.get(_DEADLINE)
+            if deadline is not None:
+                deadline.arm(query_timeout if BOUNDED in statement else None)
+
+        def _disarm(conn: Connection) -> None:
+            deadline = conn.info.get(_DEADLINE)
+            if deadline is not None:
+                deadline.arm(None)  # a COMMIT is never interrupted
+
+        event.listen(engine, "commit", _disarm)
+        event.listen(engine, "rollback", _disarm)
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            deadline = record.info.get(_DEADLINE)
+            if deadline is not None:
+                deadline.arm(None)
+
+        @event.listens_for(engine, "handle_error")
+        def _sqlite_timeout(ctx: ExceptionContext) -> BaseException | None:
+            conn = ctx.connection
+            deadline = conn.info.get(_DEADLINE) if conn is not None else None
+            if (
+                deadline is not None
+                and deadline.hit
+                and isinstance(ctx.original_exception, sqlite3.OperationalError)
+                and query_timeout is not None
+            ):
+                deadline.arm(None)
+                raise _timeout_error(query_timeout) from ctx.original_exception
+            return None
+
         return engine
 
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
@@ -91,14 +186,50 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=20,
         pool_pre_ping=True,
     )
+    if query_timeout is None:
+        return engine
+    bound_ms = max(1, round(query_timeout * 1000))
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _pg_bound(
+        _conn: Connection, cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool
+    ) -> None:
+        if BOUNDED in statement:
+            # for the rest of this transaction; the statement after resets it
+            with cur.connection.cursor() as own:
+                own.execute(f"SET LOCAL statement_timeout = {bound_ms}")
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _pg_unbound(
+        _conn: Connection, cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool
+    ) -> None:
+        if BOUNDED in statement:
+            with cur.connection.cursor() as own:  # ``cur`` holds the rows
+                own.execute("SET LOCAL statement_timeout = DEFAULT")
+
+    @event.listens_for(engine, "handle_error")
+    def _pg_timeout(ctx: ExceptionContext) -> BaseException | None:
+        canceled = getattr(ctx.original_exception, "sqlstate", None) == "57014"
+        if canceled and ctx.statement is not None and BOUNDED in ctx.statement:
+            raise _timeout_error(query_timeout) from ctx.original_exception
+        return None
+
+    return engine
 
 
 class Store:
     """The database: an engine plus read and write transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self.query_timeout = query_timeout
+        self.engine = make_engine(url, pool_size=pool_size, query_timeout=query_timeout)
         self.dialect = self.engine.dialect.name
         self._checkpointer: Checkpointer | None = None
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None

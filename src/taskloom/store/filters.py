@@ -53,6 +53,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -60,7 +61,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.types import Numeric, String
+from sqlalchemy.types import Boolean, Numeric, String
 
 from taskloom.errors import Invalid
 from taskloom.store.tables import vectors
@@ -89,6 +90,9 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.dot_nl = True  # as PostgreSQL's ``.``: newlines too
 _RE2_OPTIONS.log_errors = False
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# A comment in the SQL of every compiled filter: the engine (store/engine.py) runs the
+# statements that carry it under the query time bound
+BOUNDED = "/* taskloom:bounded */"
 MAX_DEPTH = 16
 VECTOR_SUFFIX = "_vector_"
 # PostgreSQL's jsonb_extract_path reads such a path element as an index into an array
@@ -131,11 +135,18 @@ class FilterCompiler:
     def __init__(self, documents: Table, dialect: str) -> None:
         self.docs = documents
         self.pg = dialect == "postgresql"
+        # the expressions of one field path, built once: a filter of a thousand conditions
+        # on one field would otherwise build the same SQL a thousand times
+        self._memo: dict[tuple[Any, ...], Any] = {}
 
     def compile(self, flt: Any, where: str = "filter") -> ColumnElement[bool]:
+        """The filter as a condition; a statement that holds it runs under the query time
+        bound (``query_timeout``)."""
         if flt is None:
             return true()
-        return self._node(flt, where, 0)
+        cond = self._node(flt, where, 0)
+        marker = literal_column(f"{'TRUE' if self.pg else '1'} {BOUNDED}", Boolean)
+        return and_(marker, cond)
 
     # -- structure -------------------------------------------------------------------------
 
@@ -153,7 +164,7 @@ class FilterCompiler:
                 if not isinstance(value, list) or not value:
                     raise _bad(f"{key} takes a non-empty list of filters", here)
                 subs = [self._node(v, f"{here}[{i}]", depth + 1) for i, v in enumerate(value)]
-                parts.append(and_(*subs) if key == "$and" else or_(*subs))
+                parts.append(_balanced(and_ if key == "$and" else or_, subs))
             elif key.startswith("$"):
                 raise _bad(f"unknown operator {key!r} at this level", here)
             else:
@@ -246,7 +257,7 @@ class FilterCompiler:
                 self._scalar(v, where)
             if not values:
                 return false() if op == "$in" else true()
-            expr = or_(*[self._eq(segs, v) for v in values], self._has_any(segs, values))
+            expr = or_(self._eq_any(segs, values), self._has_any(segs, values))
             return expr if op == "$in" else not_(expr)
         if op in ("$eq", "$ne"):
             self._scalar(value, where)
@@ -260,22 +271,17 @@ class FilterCompiler:
 
     def _has_any(self, segs: list[str], values: list[Scalar]) -> ColumnElement[bool]:
         """The value is an array with an element ``$eq`` to one of ``values``."""
-        t = self._type(segs)
         if self.pg:
             wanted = [orjson.dumps([v]).decode() for v in values]
             if len(wanted) == 1:
-                return and_(t == "array", self._has_element(segs, values[0]))
+                return and_(self._is(segs, "array"), self._has_element(segs, values[0]))
             return and_(
-                t == "array",
+                self._is(segs, "array"),
                 self._pg_get(segs).op("@>")(
                     func.any(cast(literal(wanted, ARRAY(String)), ARRAY(JSONB)))
                 ),
             )
-        each = (
-            func.json_each(self.docs.c.data, _sqlite_path(segs))
-            .table_valued("type", "value")
-            .alias("element")
-        )
+        each = self._elements(segs)
         texts = [v for v in values if isinstance(v, str)]
         numbers = [v for v in values if _is_number(v)]
         types = ["null" for v in values if v is None]
@@ -287,20 +293,44 @@ class FilterCompiler:
             match.append(and_(each.c.type.in_(["integer", "real"]), each.c.value.in_(numbers)))
         if types:
             match.append(each.c.type.in_(sorted(set(types))))
-        return and_(t == "array", exists(select(literal(1)).select_from(each).where(or_(*match))))
+        return and_(
+            self._is(segs, "array"), exists(select(literal(1)).select_from(each).where(or_(*match)))
+        )
 
     def _eq(self, segs: list[str], value: Scalar) -> ColumnElement[bool]:
-        t = self._type(segs)
         if value is None:
-            return or_(t == "null", t == "missing")
+            return self._is(segs, "null", "missing")
         if isinstance(value, bool):
-            return t == ("true" if value else "false")
+            return self._is(segs, "true" if value else "false")
         if _is_number(value):
-            return and_(t == "number", self._num(segs) == value)
-        return and_(t == "string", self._text(segs) == value)
+            return and_(self._is(segs, "number"), self._num(segs) == value)
+        return and_(self._is(segs, "string"), self._text(segs) == value)
+
+    def _eq_any(self, segs: list[str], values: list[Scalar]) -> ColumnElement[bool]:
+        """``$eq`` to one of ``values``: one IN list per type (a chain of thousands of ORs is
+        deeper than SQLite parses)."""
+        if len(values) == 1:
+            return self._eq(segs, values[0])
+        parts: list[ColumnElement[bool]] = []
+        if any(v is None for v in values):
+            parts.append(self._is(segs, "null", "missing"))
+        bools = sorted({"true" if v else "false" for v in values if isinstance(v, bool)})
+        if bools:
+            parts.append(self._is(segs, *bools))
+        texts = [v for v in values if isinstance(v, str)]
+        if texts:
+            parts.append(and_(self._is(segs, "string"), self._text(segs).in_(texts)))
+        # ints and floats apart: one list of both would compare as floats on PostgreSQL
+        for kind in (int, float):
+            nums = [v for v in values if type(v) is kind]
+            if nums:
+                listed: list[Any] = nums
+                if kind is int and self.pg:  # NUMERIC binds: an INTEGER list stops at 2**31
+                    listed = [literal(v, Numeric()) for v in nums]
+                parts.append(and_(self._is(segs, "number"), self._num(segs).in_(listed)))
+        return or_(*parts)
 
     def _order(self, segs: list[str], op: str, value: Any) -> ColumnElement[bool]:
-        t = self._type(segs)
         if _is_number(value):
             lhs, kind = self._num(segs), "number"
         else:
@@ -311,28 +341,23 @@ class FilterCompiler:
             "$gt": lhs > value,
             "$gte": lhs >= value,
         }[op]
-        return and_(t == kind, cmp)
+        return and_(self._is(segs, kind), cmp)
 
     def _contains(self, segs: list[str], value: Any, where: str) -> ColumnElement[bool]:
         self._scalar(value, where)
-        t = self._type(segs)
         parts = []
         if isinstance(value, str):
             text = self._text(segs)
             found = func.strpos(text, value) if self.pg else func.instr(text, value)
-            parts.append(and_(t == "string", found > 0))
-        parts.append(and_(t == "array", self._has_element(segs, value)))
+            parts.append(and_(self._is(segs, "string"), found > 0))
+        parts.append(and_(self._is(segs, "array"), self._has_element(segs, value)))
         return or_(*parts)
 
     def _has_element(self, segs: list[str], value: Scalar) -> ColumnElement[bool]:
         if self.pg:
             element = cast(literal(orjson.dumps([value]).decode()), JSONB)
             return self._pg_get(segs).op("@>")(element)
-        each = (
-            func.json_each(self.docs.c.data, _sqlite_path(segs))
-            .table_valued("type", "value")
-            .alias("element")
-        )
+        each = self._elements(segs)
         if value is None:
             match = each.c.type == "null"
         elif isinstance(value, bool):
@@ -347,12 +372,48 @@ class FilterCompiler:
         check_pattern(value, where)
         text = self._text(segs)
         found = text.op("~")(value) if self.pg else func.regexp(value, text) == 1
-        return and_(self._type(segs) == "string", found)
+        return and_(self._is(segs, "string"), found)
 
     # -- dialect specifics -----------------------------------------------------------------
 
+    def _elements(self, segs: list[str]) -> Any:
+        """SQLite: the elements of the array at ``segs`` (``json_each``)."""
+        return self._memoized(
+            ("each", *segs),
+            lambda: (
+                func.json_each(self.docs.c.data, _sqlite_path(segs))
+                .table_valued("type", "value")
+                .alias("element")
+            ),
+        )
+
+    def _memoized(self, key: tuple[Any, ...], build: Any) -> Any:
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            found = self._memo[key] = build()
+        return found
+
+    def _is(self, segs: list[str], *kinds: str) -> ColumnElement[bool]:
+        """The value at ``segs`` is of one of these JSON types (as :meth:`_type` names them).
+        On SQLite one ``json_type`` call, not the three of the full CASE."""
+        if self.pg:
+            t = self._type(segs)
+            return t == kinds[0] if len(kinds) == 1 else t.in_(kinds)
+        names = {"number": ["integer", "real"], "string": ["text"]}
+        wanted = sorted({n for k in kinds for n in names.get(k, [k])})
+        jt = self._memoized(
+            ("jt", *segs),
+            lambda: func.coalesce(func.json_type(self.docs.c.data, _sqlite_path(segs)), "missing"),
+        )
+        return jt == wanted[0] if len(wanted) == 1 else jt.in_(wanted)
+
     def _type(self, segs: list[str]) -> ColumnElement[str]:
         """The JSON type as one of number|string|true|false|null|array|object|missing."""
+        return self._memoized(("type", *segs), lambda: self._build_type(segs))
+
+    def _build_type(self, segs: list[str]) -> ColumnElement[str]:
         data = self.docs.c.data
         if self.pg:
             jt = func.jsonb_typeof(self._pg_get(segs))
@@ -374,6 +435,9 @@ class FilterCompiler:
         )
 
     def _num(self, segs: list[str]) -> ColumnElement[Any]:
+        return self._memoized(("num", *segs), lambda: self._build_num(segs))
+
+    def _build_num(self, segs: list[str]) -> ColumnElement[Any]:
         data = self.docs.c.data
         if self.pg:
             # CASE keeps the cast away from values that are not numbers
@@ -382,6 +446,9 @@ class FilterCompiler:
         return func.json_extract(data, _sqlite_path(segs))
 
     def _text(self, segs: list[str]) -> ColumnElement[Any]:
+        return self._memoized(("text", *segs), lambda: self._build_text(segs))
+
+    def _build_text(self, segs: list[str]) -> ColumnElement[Any]:
         data = self.docs.c.data
         if self.pg:
             return type_coerce(self._pg_get(segs, text=True), String).collate("C")
@@ -457,6 +524,17 @@ def sqlite_regexp(pattern: str, value: Any) -> int:
     if not isinstance(value, str) or not isinstance(pattern, str):
         return 0
     return 1 if compile_pattern(pattern).search(value) else 0
+
+
+def _balanced(join: Any, items: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """``join(*items)`` as a balanced tree of parenthesised groups: SQLite refuses an
+    expression more than 1,000 deep, and a flat chain of n ORs is n deep."""
+    if len(items) <= 64:
+        return join(*items)
+    # "(...) = TRUE" keeps the parentheses (a bare group of ORs is flattened into the parent);
+    # NULL stays NULL, so NOT around it means what it meant
+    half = len(items) // 2
+    return join(_balanced(join, items[:half]) == true(), _balanced(join, items[half:]) == true())
 
 
 def _sqlite_path(segs: list[str]) -> str:

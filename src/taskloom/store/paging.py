@@ -28,6 +28,8 @@ __all__ = ["CURSOR_ERROR", "MAX_LIMIT", "CursorFormat", "check_limit", "cursor_e
 
 CURSOR_ERROR = "not a cursor from this list"
 MAX_LIMIT = 1000
+# the integers a database column holds: a cursor key beyond them is not from any list
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 T = TypeVar("T")
 
@@ -87,7 +89,11 @@ class CursorFormat:
 
 def _typed(value: Any, kind: type, field: str) -> Any:
     if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and INT64_MIN <= value <= INT64_MAX
+        ):
             return value
     elif kind is str:
         if isinstance(value, str) and value:

@@ -17,8 +17,16 @@ The server accepts a timestamp at most 5 minutes away from its clock, either way
 included), and compares signatures in constant time. Every failure is ``Unauthorized``
 (401, as the NCP gateway answers, its error code 200 "Authentication Failed") with a code
 of its own: ``ncp_missing_headers``, ``ncp_invalid_timestamp``, ``ncp_stale_timestamp``,
-``ncp_unknown_access_key``, ``ncp_invalid_signature``. ``Forbidden`` (403) is left to the
-caller, for a known, correctly signed key that may not touch what it asks for.
+``ncp_unknown_access_key``, ``ncp_invalid_signature``, ``ncp_replayed_signature``.
+``Forbidden`` (403) is left to the caller, for a known, correctly signed key that may not
+touch what it asks for.
+
+A signed request is good once: :func:`verify_headers` takes a ``first_use`` callback that
+records each accepted signature until its window closes (the server's is
+``taskloom.store.ncp_replays.first_use``, in the database) and refuses one already recorded,
+so the same headers sent again within the 5 minutes answer 401 ``ncp_replayed_signature``.
+A client that retries a request signs it anew (``taskloom.sdk.ncp.NcpSigner`` does, with a
+timestamp later than any it used before).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from taskloom.errors import Unauthorized
 
 __all__ = [
     "ACCESS_KEY_HEADER",
+    "FirstUse",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WINDOW_MS",
@@ -50,6 +59,12 @@ WINDOW_MS = 5 * 60 * 1000
 
 Clock = Callable[[], float]
 """Seconds since the epoch (``time.time``), injectable for tests."""
+
+FirstUse = Callable[[str, str, int], bool]
+"""``first_use(access_key, signature, expires_ms)``: record a signature as used until
+``expires_ms`` (epoch milliseconds, its timestamp plus the window); False when it already
+was (a replay). It must decide atomically: of two concurrent calls with one signature, one wins.
+"""
 
 
 def string_to_sign(method: str, uri: str, timestamp_ms: int | str, access_key: str) -> str:
@@ -121,13 +136,16 @@ def verify_headers(
     *,
     clock: Clock = time.time,
     window_ms: int = WINDOW_MS,
+    first_use: FirstUse | None = None,
 ) -> str:
     """Check a request's NCP headers and return its access key.
 
     ``headers`` is looked up with lowercase names (Starlette's ``Headers`` and httpx's are
     case-insensitive; a plain dict must use lowercase keys). ``secret_for(access_key)``
     returns the key's secret, or None for a key that does not exist. The timestamp is
-    checked before the key is looked up, so a stale replay costs no lookup.
+    checked before the key is looked up, so a stale replay costs no lookup. With
+    ``first_use``, a correct signature is recorded there last, and one recorded before is
+    refused (``ncp_replayed_signature``); only signatures that verified are ever recorded.
     """
     missing = [
         name
@@ -148,4 +166,11 @@ def verify_headers(
     if secret is None:
         raise Unauthorized("unknown access key", code="ncp_unknown_access_key")
     verify(secret, method, uri, timestamp, access_key, signature, clock=clock, window_ms=window_ms)
+    if first_use is not None and not first_use(
+        access_key, signature, _parse_timestamp(timestamp) + window_ms
+    ):
+        raise Unauthorized(
+            "this signature was already used: sign each request anew (a new timestamp)",
+            code="ncp_replayed_signature",
+        )
     return access_key

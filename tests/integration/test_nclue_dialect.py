@@ -15,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from taskloom.api.app import create_app
 from taskloom.ncp_signature import sign
 from taskloom.runtime import Platform
 from taskloom.sdk.ncp import NcpSigner
+from taskloom.sdk.transport import EmbeddedTransport
 from taskloom.store.tables import ncp_keys
 
 from .conftest import BASE_URL
@@ -189,6 +191,84 @@ def test_a_key_of_one_app_is_forbidden_elsewhere(
     ncp_error(resp, 403, "230")
     # the admin key reaches both
     assert nclue.get(f"{V1}/features", headers={"X-Taskloom-App": other["id"]}).status_code == 200
+
+
+# -- replays ----------------------------------------------------------------------------------
+
+SIGNED_HEADERS = ("x-ncp-apigw-timestamp", "x-ncp-iam-access-key", "x-ncp-apigw-signature-v2")
+
+
+def signed_headers(resp: httpx.Response) -> dict[str, str]:
+    """The NCP headers a request was sent with, to send them again unchanged."""
+    return {name: resp.request.headers[name] for name in SIGNED_HEADERS}
+
+
+def replay(transport: Any, resp: httpx.Response) -> httpx.Response:
+    """Send the request behind ``resp`` again, byte for byte, from a client that cannot sign."""
+    # not closed: closing a client closes its transport, the fixture's to close
+    anonymous = httpx.Client(base_url=BASE_URL, transport=transport)
+    return anonymous.request(
+        resp.request.method,
+        str(resp.request.url),
+        headers=signed_headers(resp),
+        content=resp.request.content,
+    )
+
+
+def test_a_replayed_request_is_refused(
+    transport: Any, nclue: httpx.Client, feature: dict[str, Any]
+) -> None:
+    first = nclue.get(f"{V1}/features")
+    assert first.status_code == 200
+    err = ncp_error(replay(transport, first), 401, "200")
+    assert err["code"] == "ncp_replayed_signature"
+    assert "already used" in err["details"]
+    # a write replayed is refused before it does anything: one task, not two
+    created = nclue.post(f"{V1}/tasks", json=task_body(feature))
+    assert created.status_code == 200, created.text
+    assert ncp_error(replay(transport, created), 401, "200")["code"] == "ncp_replayed_signature"
+    listed = nclue.get(f"{V1}/tasks").json()["tasks"]
+    assert [t["task_id"] for t in listed] == [created.json()["task_id"]]
+    # the same request signed anew passes, again and again
+    for _ in range(3):
+        assert nclue.get(f"{V1}/features").status_code == 200
+
+
+def test_two_requests_in_one_millisecond_both_pass(
+    make_nclue: NclueFactory, creds: dict[str, Any]
+) -> None:
+    """The signer never reuses a timestamp, so a fast client is not taken for a replayer."""
+    frozen = time.time()
+    fast = make_nclue(creds["ncp_access_key"], creds["ncp_secret_key"], clock=lambda: frozen)
+    a, b = fast.get(f"{V1}/features"), fast.get(f"{V1}/features")
+    assert (a.status_code, b.status_code) == (200, 200), b.text
+    assert signed_headers(a) != signed_headers(b)
+
+
+def test_a_replay_is_refused_by_another_app_and_after_a_restart(
+    platform: Platform, nclue: httpx.Client
+) -> None:
+    """The signatures seen are in the database: a second server on it, or the same one
+    started again, refuses a signature the first accepted."""
+    first = nclue.get(f"{V1}/features")
+    assert first.status_code == 200
+    beside = Platform(platform.settings, workers=0, lock=None).start()
+    transport = EmbeddedTransport(create_app(beside))
+    try:
+        resp = replay(transport, first)
+        assert ncp_error(resp, 401, "200")["code"] == "ncp_replayed_signature"
+    finally:
+        transport.close()
+        beside.stop()
+    platform.stop()
+    restarted = Platform(platform.settings, workers=0, lock=None).start()
+    transport = EmbeddedTransport(create_app(restarted))
+    try:
+        resp = replay(transport, first)
+        assert ncp_error(resp, 401, "200")["code"] == "ncp_replayed_signature"
+    finally:
+        transport.close()
+        restarted.stop()
 
 
 # -- features ----------------------------------------------------------------------------------

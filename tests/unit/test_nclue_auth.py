@@ -16,6 +16,7 @@ from taskloom.ncp_signature import (
     ACCESS_KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    WINDOW_MS,
     request_uri,
     sign,
     verify,
@@ -201,3 +202,70 @@ def test_a_request_signed_with_another_secret_is_refused_through_the_signer():
     with client, pytest.raises(Unauthorized) as err:
         client.get("http://testserver/nclue/api/v1/tasks")
     assert err.value.code == "ncp_invalid_signature"
+
+
+# -- replays: a signature is good once ---------------------------------------------------------
+
+
+class Seen:
+    """An in-memory ``first_use``: the signatures recorded, with their expiry."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def __call__(self, access_key: str, signature: str, expires_ms: int) -> bool:
+        first = all(sig != signature for _, sig, _ in self.calls)
+        self.calls.append((access_key, signature, expires_ms))
+        return first
+
+
+def test_the_same_headers_twice_are_refused_as_a_replay():
+    seen = Seen()
+    h = headers_for()
+    assert verify_headers(h, "GET", URI, lookup, clock=lambda: NOW, first_use=seen) == ACCESS
+    with pytest.raises(Unauthorized) as err:
+        verify_headers(h, "GET", URI, lookup, clock=lambda: NOW + 1, first_use=seen)
+    assert err.value.code == "ncp_replayed_signature"
+    assert err.value.status_code == 401
+    # recorded until the timestamp's window closes, then the stale check refuses it anyway
+    assert seen.calls[0] == (ACCESS, h[SIGNATURE_HEADER], TS + WINDOW_MS)
+
+
+def test_only_correct_signatures_are_recorded():
+    seen = Seen()
+    wrong = headers_for(**{SIGNATURE_HEADER: sign("other", "GET", URI, TS, ACCESS)})
+    stale = headers_for()
+    for h, clock, code in (
+        (wrong, lambda: NOW, "ncp_invalid_signature"),
+        (stale, lambda: NOW + 301, "ncp_stale_timestamp"),
+    ):
+        with pytest.raises(Unauthorized) as err:
+            verify_headers(h, "GET", URI, lookup, clock=clock, first_use=seen)
+        assert err.value.code == code
+    assert seen.calls == []  # a forged signature cannot block a real one
+
+
+def test_the_signer_signs_each_send_anew_even_in_one_millisecond():
+    """With a clock that never moves, every request (and a retry of the same request) still
+    gets its own timestamp and signature, so a replay-refusing server accepts them all."""
+    seen = Seen()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        uri = request.url.raw_path.decode()
+        verify_headers(
+            request.headers, request.method, uri, lookup, clock=lambda: NOW, first_use=seen
+        )
+        return httpx.Response(200)
+
+    client = httpx.Client(
+        auth=NcpSigner(ACCESS, SECRET, clock=lambda: NOW), transport=httpx.MockTransport(handler)
+    )
+    with client:
+        for _ in range(3):
+            assert client.get("http://testserver/nclue/api/v1/tasks").status_code == 200
+        retried = client.build_request("POST", "http://testserver/nclue/api/v1/tasks", json={})
+        assert client.send(retried).status_code == 200
+        assert client.send(retried).status_code == 200  # a retry is signed again
+    stamps = [expires - WINDOW_MS for _, _, expires in seen.calls]
+    assert stamps == [TS + i for i in range(5)]
+    assert len({sig for _, sig, _ in seen.calls}) == 5

@@ -73,6 +73,19 @@ ncp_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# NCP signatures already accepted, so that one is refused the second time (a replay) while
+# its timestamp is still inside the 5-minute window (store/ncp_replays.py). A row is of no use
+# once ``expires_at`` (its timestamp plus the window) has passed: the timestamp check refuses
+# the request by then; expired rows are purged through the index.
+ncp_signatures = Table(
+    "ncp_signatures",
+    metadata,
+    Column("signature", String(64), primary_key=True),
+    Column("access_key", String(32), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_ncp_signatures_expires_at", "expires_at"),
+)
+
 datasets = Table(
     "datasets",
     metadata,

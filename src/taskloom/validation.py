@@ -9,7 +9,7 @@ and pydantic's error type).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,13 +26,34 @@ def field_path(loc: Sequence[Any], prefix: str = "") -> str:
     return path
 
 
+class HasErrors(Protocol):
+    """A pydantic ``ValidationError``, or FastAPI's ``RequestValidationError`` (the errors of
+    a request's parameters and body, each ``loc`` starting with where the value was)."""
+
+    def errors(self) -> Sequence[Any]: ...
+
+
+_SOURCES = ("body", "query", "path", "header", "cookie")
+
+
 def invalid_from(
-    exc: ValidationError, *, prefix: str = "", code: str = "invalid", default_field: str = "body"
+    exc: ValidationError | HasErrors,
+    *,
+    prefix: str = "",
+    code: str = "invalid",
+    default_field: str = "body",
+    request: bool = False,
 ) -> Invalid:
-    """The :class:`Invalid` for ``exc`` (raise it ``from exc``)."""
-    errors = exc.errors()
+    """The :class:`Invalid` for ``exc`` (raise it ``from exc``). ``request``: ``exc`` is a
+    request's (FastAPI's ``RequestValidationError``), whose ``loc`` starts with where the value
+    was (``body``, ``query``, ...); that word is left out of the field path."""
+    errors = [dict(e) for e in exc.errors()]
+    if request:
+        for e in errors:
+            loc = tuple(e.get("loc", ()))
+            e["loc"] = loc[1:] if loc and loc[0] in _SOURCES else loc
     first: Mapping[str, Any] = errors[0] if errors else {"loc": (), "msg": "invalid value"}
-    field = field_path(first["loc"], prefix)
+    field = field_path(first.get("loc", ()), prefix)
     return Invalid(
         f"{field}: {first['msg']}" if field else str(first["msg"]),
         code=code,
@@ -40,11 +61,11 @@ def invalid_from(
         details={
             "errors": [
                 {
-                    "field": field_path(e["loc"], prefix) or default_field,
+                    "field": field_path(e.get("loc", ()), prefix) or default_field,
                     "message": e["msg"],
                     # pydantic's error type (int_type, missing, extra_forbidden, ...): a front
                     # door words it in its own codes (Toloka: INTEGER_EXPECTED, ...)
-                    "type": e["type"],
+                    "type": e.get("type"),
                 }
                 for e in errors
             ]

@@ -25,16 +25,11 @@ from taskloom.api.schemas import error_responses
 from taskloom.errors import Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
-from taskloom.services.crowd.bodies import CrowdBody, Id
+from taskloom.services.crowd.bodies import CrowdBody, Id, WorkerCreate
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd workers"])
 
 WORKER_SCHEME = "worker"
-
-
-class WorkerCreate(CrowdBody):
-    external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class AssignmentRequest(CrowdBody):
@@ -142,7 +137,7 @@ _204: dict[int | str, dict[str, Any]] = {
 )
 def register_worker(body: WorkerCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
     """A worker of this app; the answer holds its ``token``, shown this once."""
-    return ok(services.crowd.workers.register(scope, body.sent()), 201)
+    return ok(services.crowd.workers.register(scope, body), 201)
 
 
 @router.post(

@@ -223,6 +223,13 @@ class SkillCreate(CrowdBody):
     metadata: dict[str, Any] | None = None
 
 
+class WorkerCreate(CrowdBody):
+    """A worker of the app: both fields optional, ``external_id`` unique in the app."""
+
+    external_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+
+
 class UserSkillSet(CrowdBody):
     skill_id: Id
     user_id: Id

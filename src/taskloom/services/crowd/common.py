@@ -1,8 +1,8 @@
-"""What the crowd services share: ids, raw SQL placeholders, body checks, row lookups."""
+"""What the crowd services share: ids, raw SQL placeholders, value checks, row lookups
+(bodies are parsed by ``bodies.py``)."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -65,101 +65,6 @@ def body_dict(body: Any, field: str = "body") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Invalid("a JSON object is required", code="object_expected", field=field)
     return body
-
-
-def opt_str(
-    body: dict[str, Any],
-    key: str,
-    *,
-    path: str | None = None,
-    max_len: int = MAX_TEXT,
-    required: bool = False,
-) -> str | None:
-    v = body.get(key)
-    where = path or key
-    if v is None:
-        if required:
-            raise Invalid(f"{where} is required", code="value_required", field=where)
-        return None
-    if not isinstance(v, str) or (required and not v.strip()) or len(v) > max_len:
-        raise Invalid(
-            f"{where} is a string of at most {max_len} characters",
-            code="string_expected",
-            field=where,
-        )
-    return v
-
-
-def opt_int(
-    body: dict[str, Any],
-    key: str,
-    *,
-    path: str | None = None,
-    lo: int | None = None,
-    hi: int | None = None,
-    required: bool = False,
-) -> int | None:
-    v = body.get(key)
-    where = path or key
-    if v is None:
-        if required:
-            raise Invalid(f"{where} is required", code="value_required", field=where)
-        return None
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise Invalid(f"{where} is an integer", code="integer_expected", field=where)
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise Invalid(
-            f"{where} is between {lo} and {hi}" if hi is not None else f"{where} is at least {lo}",
-            code="value_out_of_range",
-            field=where,
-        )
-    return v
-
-
-def opt_float(
-    body: dict[str, Any],
-    key: str,
-    *,
-    path: str | None = None,
-    lo: float | None = None,
-    hi: float | None = None,
-    required: bool = False,
-) -> float | None:
-    v = body.get(key)
-    where = path or key
-    if v is None:
-        if required:
-            raise Invalid(f"{where} is required", code="value_required", field=where)
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise Invalid(f"{where} is a number", code="float_expected", field=where)
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise Invalid(
-            f"{where} is between {lo} and {hi}" if hi is not None else f"{where} is at least {lo}",
-            code="value_out_of_range",
-            field=where,
-        )
-    return float(v)
-
-
-def opt_bool(body: dict[str, Any], key: str, *, path: str | None = None) -> bool | None:
-    v = body.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, bool):
-        raise Invalid(f"{path or key} is true or false", code="boolean_expected", field=path or key)
-    return v
-
-
-def opt_object(body: dict[str, Any], key: str, *, path: str | None = None) -> dict | None:
-    v = body.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise Invalid(f"{path or key} is an object", code="object_expected", field=path or key)
-    return v
 
 
 def parse_time(value: Any, field: str) -> datetime:

@@ -13,12 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
 from taskloom.scope import Scope
 from taskloom.services.auth import hash_key
-from taskloom.services.crowd.bodies import SkillCreate, parse_body
+from taskloom.services.crowd.bodies import SkillCreate, WorkerCreate, parse_body
 from taskloom.services.crowd.common import (
-    body_dict,
     json_safe,
     new_id,
-    opt_str,
     skill_row,
     worker_row,
 )
@@ -217,11 +215,12 @@ class Workers:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def register(self, scope: Scope, body: Any = None) -> dict[str, Any]:
+    def register(
+        self, scope: Scope, body: WorkerCreate | Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A new worker of this app; the answer holds its token, shown this once."""
-        body = body_dict(body if body is not None else {})
-        external_id = opt_str(body, "external_id", max_len=255)
-        name = opt_str(body, "name", max_len=200)
+        worker = parse_body(WorkerCreate, body if body is not None else {})
+        external_id, name = worker.external_id, worker.name
         token = WORKER_TOKEN_PREFIX + secrets.token_urlsafe(24)
         values = {
             "id": new_id(),

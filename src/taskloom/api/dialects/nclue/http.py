@@ -46,6 +46,7 @@ from taskloom.runtime import Services
 from taskloom.scope import Scope
 from taskloom.store import ncp_replays
 from taskloom.store.paging import check_limit
+from taskloom.validation import invalid_from
 
 log = logging.getLogger("taskloom.api.nclue")
 
@@ -108,11 +109,8 @@ class NclueRoute(APIRoute):
             except TaskloomError as exc:
                 return nclue_error(exc)
             except RequestValidationError as exc:
-                first = (exc.errors() or [{"loc": (), "msg": "invalid request"}])[0]
-                where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
-                return error_response(
-                    *_BAD_REQUEST, f"{where}: {first.get('msg')}", code="invalid", field=where
-                )
+                inv = invalid_from(exc, request=True)
+                return error_response(*_BAD_REQUEST, inv.message, code=inv.code, field=inv.field)
             except DataError as exc:
                 reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
                 return error_response(

@@ -30,7 +30,7 @@ from taskloom.api.responses import FastJSONResponse
 from taskloom.errors import Invalid, NotFound, TaskloomError, Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
-from taskloom.validation import parse_model
+from taskloom.validation import invalid_from, parse_model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,11 +63,8 @@ class RelevanceRoute(APIRoute):
             except TaskloomError as exc:
                 return error_response(exc.status_code, exc.code, exc.message, exc.details)
             except RequestValidationError as exc:
-                first = (exc.errors() or [{}])[0]
-                field = ".".join(str(p) for p in first.get("loc", ())[1:])
-                return error_response(
-                    422, "invalid", f"{field}: {first.get('msg')}", {"field": field}
-                )
+                inv = invalid_from(exc, request=True)
+                return error_response(422, inv.code, inv.message, inv.details)
             except DataError as exc:
                 reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
                 return error_response(

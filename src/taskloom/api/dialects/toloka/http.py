@@ -42,6 +42,7 @@ from taskloom.errors import (
 )
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.validation import invalid_from
 from taskloom.wire import loads as read_json
 
 log = logging.getLogger("taskloom.api.toloka")
@@ -189,17 +190,7 @@ class TolokaRoute(APIRoute):
             except TaskloomError as exc:
                 return toloka_error(exc)
             except RequestValidationError as exc:
-                payload: dict[str, Any] = {}
-                for err in exc.errors():
-                    loc = [str(p) for p in err.get("loc", ())[1:]] or ["body"]
-                    payload.setdefault(
-                        ".".join(loc),
-                        {"code": _error_code(dict(err)), "message": str(err.get("msg"))},
-                    )
-                first = next(iter(payload.items()))
-                return error_response(
-                    400, "VALIDATION_ERROR", f"{first[0]}: {first[1]['message']}", payload
-                )
+                return toloka_error(invalid_from(exc, request=True))
             except DataError as exc:
                 reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
                 return error_response(

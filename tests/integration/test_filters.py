@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import re2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from taskloom.errors import Invalid
@@ -618,3 +620,62 @@ def test_array_fields_match_their_elements_over_http(http, ds):
         "/v1/datasets/flt/documents/count", json={"filter": {"tags": {"$nin": ["a", "x"]}}}
     )
     assert r.json() == {"count": len(DOCS) - 2}
+
+
+# -- arrays, property-based: random filters over random documents, against the reference ------
+
+ARRAY_SCALARS = ["a", "b", "", 0, 1, 1.5, -2, True, False, None]
+
+
+def _array_docs() -> list[dict[str, Any]]:
+    import random
+
+    rnd = random.Random(11)
+    docs: list[dict[str, Any]] = []
+    for i in range(40):
+        doc: dict[str, Any] = {"_id": f"r{i}"}
+        shape = rnd.randrange(4)
+        if shape == 0:
+            doc["v"] = rnd.choice(ARRAY_SCALARS)
+        elif shape == 1:
+            doc["v"] = [rnd.choice(ARRAY_SCALARS) for _ in range(rnd.randrange(4))]
+        elif shape == 2:
+            doc["v"] = [[rnd.choice(ARRAY_SCALARS)], rnd.choice(ARRAY_SCALARS)]
+        docs.append(doc)  # shape 3: no field at all
+    return docs
+
+
+ARRAY_DOCS = _array_docs()
+
+
+@pytest.fixture
+def array_ds(services, scope) -> str:
+    services.datasets.create(scope, "arr")
+    assert services.documents.insert(scope, "arr", ARRAY_DOCS)["failed"] == []
+    return "arr"
+
+
+def test_array_semantics_match_the_reference_for_random_filters(services, scope, array_ds):
+    scalar = st.sampled_from(ARRAY_SCALARS + [2, "c"])
+    cond = st.one_of(
+        scalar,
+        st.builds(lambda op, v: {op: v}, st.sampled_from(["$eq", "$ne"]), scalar),
+        st.builds(
+            lambda op, vs: {op: vs},
+            st.sampled_from(["$in", "$nin"]),
+            st.lists(scalar, max_size=4),
+        ),
+    )
+    flt = st.one_of(
+        st.builds(lambda c: {"v": c}, cond),
+        st.builds(lambda a, b: {"$or": [{"v": a}, {"v": b}]}, cond, cond),
+        st.builds(lambda c: {"$not": {"v": c}}, cond),
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(flt)
+    def check(f: dict[str, Any]) -> None:
+        want = {d["_id"] for d in ARRAY_DOCS if ref_match(d, f)}
+        assert ids_of(services, scope, array_ds, f) == want, f
+
+    check()

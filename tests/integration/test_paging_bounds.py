@@ -62,3 +62,27 @@ def test_page_size_out_of_range_is_4xx(http, size):
     assert error_of(r, 422)["details"]["field"] == "page_size"
     r = http.post("/v1/datasets/pg/documents/query", json={"page_size": size})
     assert error_of(r, 422)["details"]["field"] == "page_size"
+
+
+def test_an_integer_past_64_bits_in_a_query_parameter_is_not_a_500(http):
+    """``after`` of a job's events was handed to SQLite as is: OverflowError, a 500. The
+    store now answers what PostgreSQL's "bigint out of range" answers: 422 invalid_value."""
+    http.post("/v1/datasets", json={"name": "pg"}).raise_for_status()
+    docs = [{"_id": str(i), "v_vector_": [1.0, float(i)]} for i in range(4)]
+    http.post("/v1/datasets/pg/documents", json={"documents": docs}).raise_for_status()
+    r = http.post(
+        "/v1/jobs",
+        json={
+            "kind": "cluster",
+            "dataset": "pg",
+            "params": {"vector_field": "v_vector_", "n_clusters": 2},
+        },
+    )
+    assert r.status_code in (200, 201, 202), r.text
+    job = r.json()["id"]
+    for after in (2**63, 2**64):
+        r = http.get(f"/v1/jobs/{job}/events", params={"after": after})
+        if r.status_code != 200:  # PostgreSQL compares a bigint with a numeric and finds none
+            error_of(r, 422, "invalid_value")
+        else:
+            assert r.json()["data"] == []

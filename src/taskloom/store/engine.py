@@ -163,7 +163,15 @@ def make_engine(
                 deadline.arm(None)
 
         @event.listens_for(engine, "handle_error")
-        def _sqlite_timeout(ctx: ExceptionContext) -> BaseException | None:
+        def _sqlite_errors(ctx: ExceptionContext) -> BaseException | None:
+            if isinstance(ctx.original_exception, OverflowError):
+                # an integer past 64 bits as a parameter: the value is at fault, as when
+                # PostgreSQL answers "bigint out of range" (api/errors.py: invalid_value)
+                raise Invalid(
+                    "a value in this request cannot be stored: integers are 64-bit "
+                    "(-2**63 to 2**63-1)",
+                    code="invalid_value",
+                ) from ctx.original_exception
             conn = ctx.connection
             deadline = conn.info.get(_DEADLINE) if conn is not None else None
             if (

@@ -11,7 +11,16 @@ import httpx
 import pytest
 
 from .conftest import BASE_URL, error_of
-from .crowd_helpers import SPEC, make_pool, make_project, task, tasks_in
+from .crowd_helpers import (
+    SPEC,
+    label_all,
+    make_pool,
+    make_project,
+    open_pool_with_tasks,
+    register,
+    task,
+    tasks_in,
+)
 
 V1 = "/toloka/api/v1"
 BIG = 2**63  # one past the databases' BIGINT
@@ -202,6 +211,22 @@ def test_nul_characters_in_pool_names_and_project_patches_are_refused(http, tolo
     toloka_field_error(r, "private_name")
     assert http.get(f"/v1/crowd/pools/{pool['id']}").json()["private_name"] == pool["private_name"]
     assert http.get(f"/v1/crowd/projects/{project['id']}").json()["public_name"] == "Dogs"
+
+
+def test_nul_characters_in_worker_names_and_review_comments_are_refused(http, toloka):
+    err = error_of(http.post("/v1/crowd/workers", json={"name": "a\x00n"}), 422)
+    assert err["details"]["field"] == "name"
+    pool = open_pool_with_tasks(http, 1, overlap=1)
+    ann = register(http, "ann")
+    (done,) = label_all(http, ann["id"], pool["id"], lambda t: "cat")
+    reject = {"status": "REJECTED", "public_comment": "look\x00again"}
+    err = error_of(http.patch(f"/v1/crowd/assignments/{done['id']}", json=reject), 422)
+    assert err["details"]["field"] == "public_comment"
+    r = toloka.patch(f"{V1}/assignments/{done['id']}", json=reject)
+    assert toloka_field_error(r, "public_comment")
+    assert http.get(f"/v1/crowd/assignments/{done['id']}").json()["status"] == "SUBMITTED"
+    r = toloka.patch(f"{V1}/assignments/{done['id']}", json={"status": "DONE"})
+    assert toloka_field_error(r, "status")["code"] == "VALUE_NOT_ALLOWED"
 
 
 # -- a Toloka pool whose task suite default overlap is 0 ------------------------------------------

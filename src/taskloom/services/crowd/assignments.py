@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, exists, insert, select, update
 from taskloom.errors import Conflict, Invalid, NotFound
 from taskloom.scope import Scope
 from taskloom.services.crowd import quality
+from taskloom.services.crowd.bodies import Review, parse_body
 from taskloom.services.crowd.common import (
     assignment_row,
     pool_row,
@@ -322,18 +323,14 @@ class Assignments:
     # -- the requester's review ----------------------------------------------------------------
 
     def review(
-        self, scope: Scope, assignment_id: str, status: str, public_comment: str | None = None
+        self, scope: Scope, assignment_id: str, status: Any, public_comment: Any = None
     ) -> dict[str, Any]:
         """Accept or reject a SUBMITTED assignment; a rejection gives the overlap back, so
-        the tasks are issued again. Reviewing again with the same status changes nothing."""
-        if status not in ("ACCEPTED", "REJECTED"):
-            raise Invalid(
-                "status is ACCEPTED or REJECTED", code="value_not_allowed", field="status"
-            )
-        if public_comment is not None and not isinstance(public_comment, str):
-            raise Invalid(
-                "public_comment is a string", code="string_expected", field="public_comment"
-            )
+        the tasks are issued again. Reviewing again with the same status changes nothing.
+        ``status`` and ``public_comment`` are parsed into ``bodies.Review`` (a front door may
+        hand them over as sent)."""
+        review = parse_body(Review, {"status": status, "public_comment": public_comment})
+        status, public_comment = review.status, review.public_comment
         if status == "REJECTED" and not (public_comment or "").strip():
             raise Invalid(
                 "say why the answers are rejected", code="value_required", field="public_comment"

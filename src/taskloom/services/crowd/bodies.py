@@ -260,7 +260,7 @@ class OverlapSet(CrowdBody):
 
 class Review(CrowdBody):
     status: Literal["ACCEPTED", "REJECTED"]
-    public_comment: str | None = Field(default=None, max_length=10_000)
+    public_comment: Annotated[Text, Field(max_length=10_000)] | None = None
 
 
 AggregationMethod = Literal["majority_vote", "dawid_skene", "skill_weighted"]

@@ -31,7 +31,6 @@ from taskloom.errors import Invalid
 router = APIRouter(route_class=TolokaRoute)
 
 _ASSIGNMENT_TIMES = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
-_REVIEW = ("ACCEPTED", "REJECTED")
 
 
 def assignment(a: dict[str, Any]) -> dict[str, Any]:
@@ -68,14 +67,12 @@ async def patch_assignment(
 ) -> Response:
     """``{status: ACCEPTED | REJECTED, public_comment}``: the requester's review."""
     body = await json_object(request)
-    status = body.get("status")
-    if status not in _REVIEW:
-        raise Invalid("status is ACCEPTED or REJECTED", code="VALUE_NOT_ALLOWED", field="status")
-    comment = body.get("public_comment")
-    if comment is not None and not isinstance(comment, str):
-        raise Invalid("public_comment is a string", code="STRING_EXPECTED", field="public_comment")
     out = await run_in_threadpool(
-        services.crowd.assignments.review, scope, assignment_id, status, comment
+        services.crowd.assignments.review,
+        scope,
+        assignment_id,
+        body.get("status"),
+        body.get("public_comment"),
     )
     return answer(assignment(out))
 

@@ -97,8 +97,8 @@ def test_small_writes_leave_answers_equal_to_a_fresh_index(services, scope, item
     answers(services, scope, index)  # the index is cached
     stats = services.search.cache.stats
     for step in range(3):
-        write_a_few(services, scope, items, step)
         before = stats["journal"]
+        write_a_few(services, scope, items, step)
         got = answers(services, scope, index)
         assert stats["journal"] > before  # followed the writes incrementally
         # the updated vector and the inserted one sit on the query
@@ -114,10 +114,9 @@ def test_small_writes_leave_answers_equal_to_a_fresh_index(services, scope, item
     assert not ids & {"d40", "d41", "d42", "d20", "d21", "d22"}
 
 
-def test_a_one_document_write_reads_only_that_document(services, scope, items, monkeypatch):
-    """The next search reads the vectors of the written document, not the field, and not
-    the dataset's list of documents."""
-    search(services, scope, vec(0), "flat")
+def spy(monkeypatch) -> list[list[int] | None]:
+    """The keys of every vector read (None: a whole field); comparing the whole dataset's
+    documents fails the test."""
     loaded: list[list[int] | None] = []
     real_load = cache_module.load_field
 
@@ -130,6 +129,10 @@ def test_a_one_document_write_reads_only_that_document(services, scope, items, m
 
     monkeypatch.setattr(cache_module, "load_field", load_field)
     monkeypatch.setattr(cache_module, "document_state", document_state)
+    return loaded
+
+
+def small_writes(services, scope) -> None:
     services.documents.update(scope, "items", [{"_id": "d3", "emb_vector_": vec(0)}])
     assert search(services, scope, vec(0), "flat")["data"][0]["_id"] == "d3"
     services.documents.insert(scope, "items", [{"_id": "x", "g": 0, "emb_vector_": vec(1)}])
@@ -137,7 +140,25 @@ def test_a_one_document_write_reads_only_that_document(services, scope, items, m
     services.documents.delete(scope, "items", ["x", "d3"])
     hits = [h["_id"] for h in search(services, scope, vec(0), "flat", top_k=50)["data"]]
     assert "x" not in hits and "d3" not in hits
-    assert [len(p) if p is not None else None for p in loaded] == [1, 1, 2]
+
+
+def test_a_one_document_write_is_applied_from_memory(services, scope, items, monkeypatch):
+    """The next search reads nothing back: the vectors the write gave are applied to the
+    index; neither the field nor the dataset's list of documents is read."""
+    search(services, scope, vec(0), "flat")
+    loaded = spy(monkeypatch)
+    small_writes(services, scope)
+    assert loaded == []
+
+
+def test_a_write_too_large_to_keep_reads_back_only_its_documents(
+    services, scope, items, monkeypatch
+):
+    search(services, scope, vec(0), "flat")
+    services.documents.journal.keep_bytes = 0  # no vectors kept: read back by key
+    loaded = spy(monkeypatch)
+    small_writes(services, scope)
+    assert [len(p) if p is not None else None for p in loaded] == [1, 1]
 
 
 def test_writes_of_another_process_between_ours_are_seen(platform, services, scope, items):

@@ -95,14 +95,14 @@ class DocumentService:
             good, new_dims = check_dims(good, ds.fields, failures)
             if failures and not skip_invalid:
                 raise_failures(failures, len(docs))
-            touched: builtins.list[int] = []
+            touched: dict[int, dict[str, Any]] = {}  # written whole: key -> vectors
             written = self._write_documents(conn, ds.id, good, now, overwrite, failures, touched)
             if failures and not skip_invalid:
                 raise_failures(failures, len(docs))  # rolls the transaction back
             if len(failures) > early:
                 types, new_dims = written_fields(good, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
-        self.journal.note(ds.id, ds.data_version, touched)
+        self.journal.note(ds.id, ds.data_version, touched, whole=touched)
         failures.sort(key=lambda f: f.index)
         return {"inserted": written, "failed": [f.to_dict() for f in failures]}
 
@@ -114,7 +114,7 @@ class DocumentService:
         now: Any,
         overwrite: bool,
         failures: list[Failure],
-        touched: list[int] | None = None,
+        touched: dict[int, dict[str, Any]] | None = None,
     ) -> int:
         """Write documents and their vectors. The hot path of bulk insert: it goes to the
         driver's ``executemany`` with pre-serialised JSON, ids allocated up front."""
@@ -171,7 +171,7 @@ class DocumentService:
                 vec_rows,
             )
         if touched is not None:
-            touched.extend(pk_by_doc[p.id] for p in good)
+            touched.update((pk_by_doc[p.id], p.vectors) for p in good)
         return len(good)
 
     def _allocate_ids(self, conn: Connection, n: int) -> list[int]:
@@ -277,7 +277,8 @@ class DocumentService:
                     conn.execute(vectors.insert(), vec_rows)
             types, new_dims = written_fields(found, failures, new_dims)
             self._update_fields(conn, ds, types, new_dims, now)
-        self.journal.note(ds.id, ds.data_version, [stored[p.id].id for p in found])
+        patched = {stored[p.id].id: p.vectors for p in found}
+        self.journal.note(ds.id, ds.data_version, patched, patch=patched)
         failures.sort(key=lambda f: f.index)
         return {"updated": len(found), "failed": [f.to_dict() for f in failures]}
 
@@ -310,7 +311,7 @@ class DocumentService:
                     .returning(documents.c.id)
                 )
                 gone.extend(r[0] for r in rows)
-        self.journal.note(ds.id, ds.data_version, gone)
+        self.journal.deleted(ds.id, ds.data_version, gone)
         return {"deleted": len(gone)}
 
     # -- reads ---------------------------------------------------------------------------

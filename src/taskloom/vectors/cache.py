@@ -44,7 +44,7 @@ from taskloom.vectors.versions import ChangeToken, DocState, document_state
 
 Key = tuple[int, str, str, str]  # dataset id, field, metric, kind
 _NONE = np.empty(0, np.int64)
-_RECENT = 4  # older versions' indexes kept per entry
+_RECENT = 32  # older versions' indexes kept per entry
 
 
 def _older(token: Any, than: Any) -> bool:
@@ -107,6 +107,8 @@ class IndexCache:
         self._key_locks: dict[Key, threading.Lock] = {}
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "syncs": 0, "builds": 0, "updates": 0, "journal": 0}
+        if journal is not None:
+            journal.follow(self._follow)
 
     def token(self, conn: Connection) -> Any:
         """The database-wide change token, read first in a search's transaction (see
@@ -151,6 +153,13 @@ class IndexCache:
             self.build(dataset_id, field, metric, kind, dim)
             return self.get(conn, token, dataset_id, field, metric, "flat", dim)
         recent = self._recent(entry, token)
+        journal = self.journal
+        if recent is None and entry is not None and journal and _older(entry.token, token):
+            # a write of this process that is noting itself brings the index up to date in
+            # its own thread (``_follow``): wait for that, not for a lock
+            journal.settle(dataset_id, entry.token, token)
+            entry = self._touch(key)
+            recent = self._recent(entry, token)
         if recent is not None:
             self.stats["hits"] += 1
             return recent
@@ -163,11 +172,22 @@ class IndexCache:
             # a search whose transaction began before the entry's last sync sees an older
             # version: it gets an index of that version, and the entry stays as it is
             back = _older(token, entry.token) if entry is not None else False
-            touched = None
+            touched = known = None
             if entry is not None and entry.index.dim == dim and self.journal is not None:
-                span = (token, entry.token) if back else (entry.token, token)
-                touched = self.journal.touched(dataset_id, *span)
-            if touched is not None:
+                if not back:
+                    known = self.journal.changes(dataset_id, entry.token, token, field, dim)
+                if known is None:
+                    span = (token, entry.token) if back else (entry.token, token)
+                    touched = self.journal.touched(dataset_id, *span)
+            if known is not None:
+                # only this process wrote since, and the journal has the vectors it wrote:
+                # the index follows from memory, without a query
+                assert entry is not None
+                self.stats["syncs"] += 1
+                self.stats["journal"] += 1
+                state = entry.state
+                index = self._apply_known(entry.index, *known)
+            elif touched is not None:
                 # only this process wrote between the two versions: those documents are all
                 # that changed. The state stays the one last compared: a later comparison
                 # finds these documents changed too, and their vectors already indexed
@@ -200,6 +220,44 @@ class IndexCache:
                 self._entries.move_to_end(key)
                 self._evict(keep=key)
             return index
+
+    def _follow(self, dataset_id: int, version: int) -> None:
+        """A write of this process committed ``version`` of the dataset: bring the indexes
+        that were current just before up to date from the vectors it wrote, in the writing
+        thread, so that searches of the new version find them ready instead of queueing
+        for one of them to sync (under load, handing a lock from thread to thread waits on
+        the GIL each time). An index busy with a search's sync is left to that search."""
+        assert self.journal is not None
+        with self._lock:
+            keys = [
+                k
+                for k, e in self._entries.items()
+                if k[0] == dataset_id and isinstance(e.token, int) and e.token == version - 1
+            ]
+        for key in keys:
+            lock = self._key_lock(key)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                entry = self._touch(key)
+                if entry is None or entry.token != version - 1:
+                    continue
+                known = self.journal.changes(
+                    dataset_id, version - 1, version, key[1], entry.index.dim
+                )
+                if known is None:
+                    continue
+                self.stats["syncs"] += 1
+                self.stats["journal"] += 1
+                index = self._apply_known(entry.index, *known)
+                with self._lock:
+                    new = _Entry(index, entry.state, version)
+                    new.recent = dict(entry.recent)
+                    new.keep(entry.token, entry.index)
+                    if key in self._entries:
+                        self._entries[key] = new
+            finally:
+                lock.release()
 
     @staticmethod
     def _recent(entry: _Entry | None, token: Any) -> FaissIndex | None:
@@ -385,6 +443,19 @@ class IndexCache:
             return index
         self.stats["updates"] += 1
         updated = index.updated(remove, new_pks[add], new_raw[add])
+        return updated.compacted() if updated.needs_compaction() else updated
+
+    def _apply_known(
+        self, index: FaissIndex, set_pks: np.ndarray, raw: np.ndarray, gone: np.ndarray
+    ) -> FaissIndex:
+        """``index`` with the vectors ``raw`` of ``set_pks`` and without ``gone``."""
+        unchanged = _unchanged(index, set_pks, raw) if set_pks.size else _NONE
+        add = ~np.isin(set_pks, unchanged, assume_unique=True)
+        remove = gone[index.contains(gone)] if gone.size else _NONE
+        if not remove.size and not add.any():
+            return index
+        self.stats["updates"] += 1
+        updated = index.updated(remove, set_pks[add], raw[add])
         return updated.compacted() if updated.needs_compaction() else updated
 
     def _evict(self, keep: Key) -> None:

@@ -102,6 +102,20 @@ def test_toloka_searches_refuse_an_integer_beyond_64_bits(toloka, pool, path, ke
     toloka_field_error(r, "overlap")
 
 
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [
+        ("-5", "VALUE_LESS_THAN_MIN"),
+        ("0", "VALUE_LESS_THAN_MIN"),
+        (str(BIG), "VALUE_GREATER_THAN_MAX"),
+    ],
+)
+def test_toloka_a_limit_out_of_range_says_which_end(toloka, limit, code):
+    for path in ("/tasks", "/task-suites", "/pools", "/projects", "/operations"):
+        err = toloka_field_error(toloka.get(f"{V1}{path}", params={"limit": limit}), "limit")
+        assert err["code"] == code, path
+
+
 def test_a_patched_overlap_beyond_64_bits_is_refused_and_nothing_changes(http, pool):
     made = http.post("/v1/crowd/tasks", json=task(pool["id"], overlap=1)).json()
     suite = http.post(
@@ -176,6 +190,24 @@ def test_bodies_with_integers_beyond_64_bits_are_refused(http, toloka, pool, pat
     err = error_of(http.post(f"/v1/crowd{path}", json=body), 422)
     assert err["details"]["field"] == field, err
     toloka_field_error(toloka.post(f"{V1}{path}", json=body), field)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code"),
+    [
+        ("issuing_order_override", BIG, "VALUE_GREATER_THAN_MAX"),
+        ("issuing_order_override", -1e6, "VALUE_LESS_THAN_MIN"),
+        ("latitude", 91, "VALUE_GREATER_THAN_MAX"),
+        ("longitude", "east", "FLOAT_EXPECTED"),
+    ],
+)
+def test_a_suites_numbers_are_bounded_when_it_is_created(http, toloka, pool, key, value, code):
+    suite = {"pool_id": pool["id"], "overlap": 1, "tasks": [task(pool["id"])], key: value}
+    del suite["tasks"][0]["pool_id"]
+    err = error_of(http.post("/v1/crowd/task-suites", json=suite), 422, code)
+    assert err["details"]["field"] == key
+    assert toloka_field_error(toloka.post(f"{V1}/task-suites", json=suite), key)["code"] == code
+    assert http.get("/v1/crowd/task-suites", params={"pool_id": pool["id"]}).json()["data"] == []
 
 
 # -- NUL characters in display strings ---------------------------------------------------------

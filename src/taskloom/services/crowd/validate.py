@@ -186,6 +186,21 @@ def _overlap(
     return overlap, infinite
 
 
+# a suite's numbers (as a PATCH bounds the order: bodies.TaskSuiteUpdate)
+_SUITE_NUMBERS = (("issuing_order_override", 99_999.99999), ("latitude", 90), ("longitude", 180))
+
+
+def _number(value: Any, path: str, most: float, errs: Errors) -> None:
+    if value is None:
+        return
+    if value.__class__ not in (int, float) or value != value:  # bool, str, NaN
+        errs[path] = {"code": "FLOAT_EXPECTED", "message": "A number is expected"}
+    elif value > most:
+        errs[path] = {"code": "VALUE_GREATER_THAN_MAX", "message": f"At most {most}"}
+    elif value < -most:
+        errs[path] = {"code": "VALUE_LESS_THAN_MIN", "message": f"At least {-most}"}
+
+
 def _pool(item: Mapping[str, Any], pools: Mapping[str, PoolInfo], errs: Errors) -> PoolInfo | None:
     pool_id = item.get("pool_id")
     if pool_id.__class__ is not str:
@@ -316,6 +331,8 @@ def check_suite(
                 _unknown(rest, SUITE_TASK_KEYS, prefix, errs)
             checked.append(_task_content(task, info, prefix, errs))
     overlap, infinite = _overlap(item, info.default_suite_overlap, allow_defaults, errs)
+    for key, most in _SUITE_NUMBERS:
+        _number(item.get(key), key, most, errs)
     reserved = _ids(item.get("reserved_for"), "reserved_for", errs)
     unavailable = _ids(item.get("unavailable_for"), "unavailable_for", errs)
     if errs:

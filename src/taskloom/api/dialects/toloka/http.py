@@ -377,7 +377,9 @@ def parse_search(
             raise Invalid("limit is an integer", code="INTEGER_EXPECTED", field="limit") from exc
         if not 1 <= out.limit <= MAX_LIMIT:
             raise Invalid(
-                f"limit is 1 to {MAX_LIMIT}", code="VALUE_GREATER_THAN_MAX", field="limit"
+                f"limit is 1 to {MAX_LIMIT}",
+                code="VALUE_LESS_THAN_MIN" if out.limit < 1 else "VALUE_GREATER_THAN_MAX",
+                field="limit",
             )
     return out
 

@@ -19,8 +19,10 @@ $(DEV_STAMP): pyproject.toml $(STAMP)
 	touch $(DEV_STAMP)
 
 ## Start the server on 127.0.0.1:8000 (SQLite + blobs in ./taskloom-data, in-process workers).
+## Another port: make run PORT=8001 (or TASKLOOM_PORT=8001 make run).
+PORT ?=
 run: $(STAMP)
-	$(BIN)/taskloom serve
+	$(BIN)/taskloom serve $(if $(PORT),--port $(PORT),)
 
 ## The whole test suite on SQLite (and on PostgreSQL too when TASKLOOM_TEST_DATABASE_URL is set).
 test: $(DEV_STAMP)

@@ -4,6 +4,9 @@ is an error, the SDK finds the key the CLI finds, ``serve`` on a busy port, a pr
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from test_cli import run_cli
 
 import taskloom
+from conftest import ServerProcess
 from taskloom import Client, Unauthorized
 from taskloom.errors import TaskloomError
 
@@ -100,3 +104,80 @@ def test_client_finds_the_key_the_cli_finds_and_says_where_it_looked(
     monkeypatch.setenv("TASKLOOM_URL", server.url)
     with Client() as c:
         assert [d["name"] for d in c.list_datasets()] == ["found"]
+
+
+# -- taskloom serve ---------------------------------------------------------------------------
+
+
+def test_serve_on_a_busy_port_says_what_to_do_and_writes_nothing(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data = tmp_path / "data"
+        proc = run_cli("serve", "--port", str(port), "--data-dir", str(data), timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "Errno" not in proc.stderr, proc.stderr
+    assert f"127.0.0.1:{port} is already in use" in proc.stderr
+    assert f"--port {port + 1}" in proc.stderr and "TASKLOOM_PORT" in proc.stderr
+    assert "API key" not in proc.stderr  # no bootstrap happened
+    assert not data.exists()
+
+
+def test_serve_help_shows_defaults_and_variables_and_flags_take_no_value() -> None:
+    env = {"COLUMNS": "200"}
+    text = run_cli("serve", "--help", env=env).stdout
+    for option, var, default in (
+        ("--host", "TASKLOOM_HOST", "127.0.0.1"),
+        ("--port", "TASKLOOM_PORT", "8000"),
+        ("--data-dir", "TASKLOOM_DATA_DIR", "./taskloom-data"),
+        ("--workers", "TASKLOOM_WORKERS", "2"),
+    ):
+        lines = text.splitlines()
+        at = next(i for i, x in enumerate(lines) if f" {option} " in x)
+        block = " ".join(lines[at : at + 3])  # the option's help, its variable, its default
+        assert var in block and default in block, block
+    submit = run_cli("jobs", "submit", "--help", env=env).stdout
+    assert "<bool>" not in submit and "<bool>" not in text
+    importing = run_cli("datasets", "import", "--help", env=env).stdout
+    assert "taskloom[parquet]" not in importing and "pyarrow" in importing
+
+
+def test_sigterm_stops_an_idle_server_promptly_and_cleanly(tmp_path: Path) -> None:
+    serve = ServerProcess(tmp_path / "data", workers=2)
+    try:
+        with Client(url=serve.url, api_key=serve.api_key) as c:
+            c.create_dataset("d").insert([{"_id": "a", "n": 1}])
+            c.jobs.submit("noop").wait(timeout=30)
+        time.sleep(1.0)  # idle: workers waiting for jobs, no request open
+        started = time.monotonic()
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(30) == 0, serve.output()
+        took = time.monotonic() - started
+        output = serve.output()
+    finally:
+        serve.stop()
+    # "within a second or two" (it took 3-6 s: the interpreter's last garbage collection
+    # walked every object of the imported libraries)
+    assert took < 2.0, f"SIGTERM to exit took {took:.2f}s"
+    assert "Traceback" not in output
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_import_into_a_missing_dataset_suggests_create_and_tables_fit(
+    server: Any, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"_id": "a", "title": "x"}\n')
+    proc = run_cli("datasets", "import", "nope", str(docs), server=server)
+    assert proc.returncode == 1 and "--create" in proc.stderr.strip().splitlines()[-1]
+    assert (
+        run_cli("datasets", "import", "nope", str(docs), "--create", server=server).returncode == 0
+    )
+    for _ in range(3):
+        run_cli("jobs", "submit", "noop", "--wait", server=server)
+    for args in (("jobs", "list"), ("datasets", "list")):
+        out = run_cli(*args, server=server, env={"COLUMNS": "60"}).stdout
+        assert out.strip() and max(len(line) for line in out.splitlines()) <= 60, out

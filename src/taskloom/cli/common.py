@@ -4,6 +4,7 @@ and output (rich tables on the terminal, ``--json`` for scripts)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,18 @@ from taskloom.errors import TaskloomError, Unauthorized, Unavailable
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATA_DIR = Path("./taskloom-data")
 
+
 # Piped or captured output is not squeezed to 80 columns: a table there keeps whole ids.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+def _width() -> int | None:
+    """The terminal's width on a terminal; else ``COLUMNS`` when set; else 200, so that
+    output captured in a file keeps whole ids."""
+    if sys.stdout.isatty():
+        return None  # rich asks the terminal (and follows COLUMNS)
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+
+
+console = Console(highlight=False, width=_width())
 err_console = Console(stderr=True, highlight=False)
 
 # -- options shared by the commands that talk to a server ------------------------------------

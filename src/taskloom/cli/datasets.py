@@ -238,7 +238,7 @@ def import_file(
 
     **Parquet** (`.parquet`): columns are fields; list columns become lists (vectors for
     `_vector_` columns), structs become objects, dates become ISO text and null cells are
-    left out. Needs pyarrow: `pip install 'taskloom[parquet]'`.
+    left out (pyarrow, which reads them, comes with taskloom).
 
     Each batch is written whole or not at all. Without `--skip-invalid` the import stops
     at the first invalid document (reported with its line or row); batches before it stay
@@ -253,8 +253,13 @@ def import_file(
         try:
             ds.info()
         except NotFound as exc:
-            if not create or exc.code != "dataset_not_found":
+            if exc.code != "dataset_not_found":
                 raise
+            if not create:
+                raise CliError(
+                    f"dataset {name!r} not found; add --create to create it "
+                    f"(taskloom datasets import {name} {file} --create)"
+                ) from exc
             ds = c.create_dataset(name)
             err_console.print(f"Created dataset [bold]{name}[/].")
         inserted, failed = _import(ds, source, batch_size, skip_invalid, overwrite)

@@ -12,7 +12,7 @@ CSV conventions (the same both ways):
 - with type inference, ``true``/``false`` are booleans, ``42`` and ``-1.5e3`` are numbers
   (but ``007`` stays text), and an empty cell leaves the field out.
 
-Parquet needs the optional ``pyarrow`` package (``pip install 'taskloom[parquet]'``).
+Parquet is read and written with ``pyarrow``, a dependency of taskloom.
 """
 
 from __future__ import annotations

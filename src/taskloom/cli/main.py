@@ -4,9 +4,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+import typer.core
 
 from taskloom.cli import buckets, datasets, jobs, keys, nclue, server
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    # typer 0.29 prints "--flag <bool>" in help, as if a flag took a value: a flag has none
+    if self.is_flag:
+        return None
+    return _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     help="taskloom: self-hosted AI data platform.",

@@ -23,15 +23,48 @@ def _settings(data_dir: Path | None, **kw: object) -> Settings:
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data folder (SQLite, blobs).")] = None,
-    workers: Annotated[int | None, typer.Option(help="In-process worker threads.")] = None,
-    log_level: Annotated[str, typer.Option()] = "info",
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Address to bind.",
+            envvar="TASKLOOM_HOST",
+            show_envvar=True,
+            show_default="127.0.0.1",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to bind.", envvar="TASKLOOM_PORT", show_envvar=True, show_default="8000"
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder (SQLite, blobs, credentials.json).",
+            envvar="TASKLOOM_DATA_DIR",
+            show_envvar=True,
+            show_default="./taskloom-data",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="In-process worker threads.",
+            envvar="TASKLOOM_WORKERS",
+            show_envvar=True,
+            show_default="2",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Log level.", envvar="TASKLOOM_LOG_LEVEL", show_envvar=True)
+    ] = "info",
 ) -> None:
     """Start the API server with in-process workers."""
     from rich.console import Console
 
+    from taskloom.cli.common import fail
+    from taskloom.server import AddressInUse
     from taskloom.server import serve as run
 
     settings = _settings(data_dir, host=host, port=port, workers=workers)
@@ -51,7 +84,10 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    run(settings, log_level=log_level, on_ready=ready)
+    try:
+        run(settings, log_level=log_level, on_ready=ready)
+    except AddressInUse as exc:  # checked before the data folder is touched
+        fail(exc.strerror or str(exc))
 
 
 def worker(

@@ -15,6 +15,7 @@ from taskloom.services.crowd.bodies import (
     SkillCreate,
     TaskSuiteUpdate,
     TaskUpdate,
+    UserSkillSet,
     parse_body,
 )
 from taskloom.validation import invalid_from
@@ -38,6 +39,13 @@ POOL = {
         (TaskUpdate, {"known_solutions": []}, "known_solutions", "extra_forbidden"),
         (TaskSuiteUpdate, {"issuing_order_override": True}, "issuing_order_override", "float_type"),
         (OverlapSet, {}, "overlap", "missing"),
+        (UserSkillSet, {"skill_id": "s", "user_id": "u", "value": True}, "value", "float_type"),
+        (
+            UserSkillSet,
+            {"skill_id": "s", "user_id": "u", "value": 100.5},
+            "value",
+            "less_than_equal",
+        ),
         (SkillCreate, {"name": "a\x00b"}, "name", "value_error"),
         (SkillCreate, {"name": "   "}, "name", "value_error"),
         (

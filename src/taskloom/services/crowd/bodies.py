@@ -233,7 +233,7 @@ class WorkerCreate(CrowdBody):
 class UserSkillSet(CrowdBody):
     skill_id: Id
     user_id: Id
-    value: float = Field(ge=0, le=100)
+    value: SkillValue
 
 
 class TaskUpdate(CrowdBody):

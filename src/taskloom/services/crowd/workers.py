@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from taskloom.errors import Conflict, Invalid, NotFound, Unauthorized
+from taskloom.errors import Conflict, NotFound, Unauthorized
 from taskloom.scope import Scope
 from taskloom.services.auth import hash_key
-from taskloom.services.crowd.bodies import SkillCreate, WorkerCreate, parse_body
+from taskloom.services.crowd.bodies import SkillCreate, UserSkillSet, WorkerCreate, parse_body
 from taskloom.services.crowd.common import (
     json_safe,
     new_id,
@@ -117,11 +117,9 @@ class Skills:
     def set_user_skill(
         self, scope: Scope, skill_id: str, user_id: str, value: Any
     ) -> dict[str, Any]:
-        """Set a worker's value (0 to 100) of a skill."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise Invalid(
-                "value is a number from 0 to 100", code="value_out_of_range", field="value"
-            )
+        """Set a worker's value (0 to 100) of a skill (parsed into ``bodies.UserSkillSet``)."""
+        body = {"skill_id": skill_id, "user_id": user_id, "value": value}
+        value = parse_body(UserSkillSet, body).value
         with self.store.write() as conn:
             skill_row(conn, scope, skill_id)
             worker_row(conn, scope, user_id, field="user_id")

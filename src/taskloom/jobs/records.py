@@ -2,48 +2,22 @@
 
 A :class:`Job` is read by attribute (``job.status``); it also reads by key (``job["status"]``,
 ``{**job}``) as the plain dicts it replaced did, and serialises (orjson, ``to_dict``) to the
-JSON the API answers, field for field.
+JSON the API answers, field for field (the base: :class:`taskloom.store.records.Record`;
+a record equals a mapping with the same items).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-
-class _Readable(Mapping[str, Any]):
-    """Reads by key and unpacks with ``**``, over a frozen dataclass's fields."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._fields():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields())
-
-    def __len__(self) -> int:
-        return len(self._fields())
-
-    @classmethod
-    def _fields(cls) -> tuple[str, ...]:
-        names: tuple[str, ...] | None = cls.__dict__.get("_names")
-        if names is None:
-            names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-            type.__setattr__(cls, "_names", names)
-        return names
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._fields()}
+from taskloom.store.records import Record
 
 
-@dataclass(frozen=True, slots=True, eq=True)
-class Job(_Readable):
+@dataclass(frozen=True, slots=True, eq=False)
+class Job(Record):
     id: str
     app_id: str
     dataset: str | None
@@ -95,8 +69,8 @@ class Job(_Readable):
         return cls.from_row(_Values(values))
 
 
-@dataclass(frozen=True, slots=True, eq=True)
-class JobEvent(_Readable):
+@dataclass(frozen=True, slots=True, eq=False)
+class JobEvent(Record):
     id: int
     job_id: str
     at: datetime

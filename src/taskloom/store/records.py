@@ -19,15 +19,18 @@ Equality is the mapping's: a record equals any mapping with the same items (anot
 or a dict), so ``service_result == {...}`` means what it meant when results were dicts.
 Records are not hashable (their fields hold dicts). Declare records with
 ``@dataclass(frozen=True, slots=True, eq=False)`` so this ``__eq__`` is the one used.
+
+A service listing answers a :class:`Page`: the envelope it always had (``{data, cursor}``,
+a plain dict), typed, holding records.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
-__all__ = ["Record"]
+__all__ = ["Page", "Record"]
 
 
 class Record(Mapping[str, Any]):
@@ -80,3 +83,13 @@ class Record(Mapping[str, Any]):
             else:
                 out[name] = value
         return out
+
+
+R = TypeVar("R", bound=Record)
+
+
+class Page(TypedDict, Generic[R]):
+    """One page of a listing: its records and the cursor that resumes after them (None: the end)."""
+
+    data: list[R]
+    cursor: str | None

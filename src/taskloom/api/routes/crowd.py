@@ -7,6 +7,7 @@ this module only parses, checks shapes and picks status codes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -28,6 +29,7 @@ from taskloom.services.crowd.bodies import (
     SkillCreate,
     UserSkillSet,
 )
+from taskloom.store.records import Record
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd"])
 
@@ -38,10 +40,15 @@ TaskLimit = Annotated[int, Query(ge=1, le=10_000)]
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def page(out: dict[str, Any]) -> FastJSONResponse:
+def page(out: Mapping[str, Any]) -> FastJSONResponse:
     """A service page ``{data, cursor}`` as the API's list shape ``{data, count, cursor}``."""
-    data = out["data"]
+    data = [rendered(x) for x in out["data"]]
     return ok({"data": data, "count": len(data), "cursor": out.get("cursor")})
+
+
+def rendered(value: Any) -> Any:
+    """A record as its JSON object (orjson would nest a spread record's ``data``); else as is."""
+    return value.to_dict() if isinstance(value, Record) else value
 
 
 # -- projects ----------------------------------------------------------------------------------
@@ -54,7 +61,7 @@ def page(out: dict[str, Any]) -> FastJSONResponse:
     responses=error_responses(body=True),
 )
 def create_project(body: ProjectCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.projects.create(scope, body), 201)
+    return ok(rendered(services.crowd.projects.create(scope, body)), 201)
 
 
 @router.get("/projects", response_model=answers.ProjectList, responses=error_responses())
@@ -70,7 +77,7 @@ def list_projects(
 
 @router.get("/projects/{project_id}", response_model=answers.Project, responses=error_responses())
 def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.projects.get(scope, project_id))
+    return ok(rendered(services.crowd.projects.get(scope, project_id)))
 
 
 @router.patch(
@@ -81,7 +88,7 @@ def get_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> Fast
 def update_project(
     project_id: str, body: ProjectUpdate, scope: ScopeDep, services: ServicesDep
 ) -> FastJSONResponse:
-    return ok(services.crowd.projects.update(scope, project_id, body))
+    return ok(rendered(services.crowd.projects.update(scope, project_id, body)))
 
 
 @router.post(
@@ -90,7 +97,7 @@ def update_project(
     responses=error_responses(409),
 )
 def archive_project(project_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.projects.archive(scope, project_id))
+    return ok(rendered(services.crowd.projects.archive(scope, project_id)))
 
 
 # -- pools -------------------------------------------------------------------------------------

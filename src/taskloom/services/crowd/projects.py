@@ -13,8 +13,10 @@ from taskloom.errors import Conflict, Invalid
 from taskloom.scope import Scope
 from taskloom.services.crowd.bodies import ProjectCreate, ProjectUpdate, parse_body
 from taskloom.services.crowd.common import body_dict, json_safe, new_id, project_row
+from taskloom.services.crowd.records import Project
 from taskloom.store.crowd_tables import crowd_pools, crowd_projects
 from taskloom.store.paging import CursorFormat, check_limit, page
+from taskloom.store.records import Page
 from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -48,8 +50,9 @@ def parse_task_spec(raw: Any) -> dict[str, Any]:
     return spec
 
 
-def project_public(row: Any) -> dict[str, Any]:
-    return {"id": row.id, **row.data, "status": row.status, "created": row.created_at}
+def project_public(row: Any) -> Project:
+    """A ``crowd_projects`` row as the API shows it."""
+    return Project.from_row(row)
 
 
 class Specs:
@@ -95,7 +98,7 @@ class Projects:
         data.setdefault("assignments_issuing_type", "AUTOMATED")
         return {k: v for k, v in data.items() if v is not None}
 
-    def create(self, scope: Scope, body: ProjectCreate | Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, scope: Scope, body: ProjectCreate | Mapping[str, Any]) -> Project:
         """A new ACTIVE project; the specs are checked and stored normalised."""
         data = self._project_data(parse_body(ProjectCreate, body, keep_unknown=True), None)
         now = utcnow()
@@ -111,7 +114,7 @@ class Projects:
             conn.execute(insert(crowd_projects), values)
             return project_public(project_row(conn, scope, values["id"]))
 
-    def get(self, scope: Scope, project_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, project_id: str) -> Project:
         with self.store.read() as conn:
             return project_public(project_row(conn, scope, project_id))
 
@@ -122,7 +125,7 @@ class Projects:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Page[Project]:
         """Oldest first, paged with a cursor: ``{data, cursor}``."""
         check_limit(limit)
         t = crowd_projects
@@ -142,7 +145,7 @@ class Projects:
 
     def update(
         self, scope: Scope, project_id: str, body: ProjectUpdate | Mapping[str, Any]
-    ) -> dict[str, Any]:
+    ) -> Project:
         """Replace the fields given (``task_spec`` is checked again)."""
         body = parse_body(ProjectUpdate, body, keep_unknown=True)
         with self.store.write() as conn:
@@ -157,7 +160,7 @@ class Projects:
             )
             return project_public(project_row(conn, scope, project_id))
 
-    def archive(self, scope: Scope, project_id: str) -> dict[str, Any]:
+    def archive(self, scope: Scope, project_id: str) -> Project:
         """ARCHIVED; every pool of the project must be closed or archived first."""
         with self.store.write() as conn:
             row = project_row(conn, scope, project_id, lock=True)

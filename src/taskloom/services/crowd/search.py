@@ -16,7 +16,7 @@ user skill's is ``<skill id>.<user id>``, compared as the pair (skill id, user i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -170,7 +170,7 @@ class Search:
 
     def page(
         self, scope: Scope, what: str, query: Query, *, job_id: str | None = None
-    ) -> tuple[list[dict[str, Any]], bool]:
+    ) -> tuple[list[Mapping[str, Any]], bool]:
         """``(objects, has_more)`` of one page of ``what``."""
         if what == "assignments":
             # as get/list_assignments do: none shows ACTIVE past its time
@@ -181,14 +181,14 @@ class Search:
             more = len(rows) > query.limit
             return self._objects(conn, what, list(rows[: query.limit])), more
 
-    def _objects(self, conn: Connection, what: str, rows: list[Any]) -> list[dict[str, Any]]:
+    def _objects(self, conn: Connection, what: str, rows: list[Any]) -> list[Mapping[str, Any]]:
         """Rows to the objects ``get_*`` answers; at most one more query."""
         if what == "task_suites":
-            return self.suites.publics(conn, rows)
+            return list(self.suites.publics(conn, rows))
         if what == "assignments":
-            return self.issuing.publics(conn, rows)
+            return list(self.issuing.publics(conn, rows))
         if what == "operations":
-            out = []
+            out: list[Mapping[str, Any]] = []
             for r in rows:
                 job = job_public(r)
                 out.append({**job, "details": details_of(job)})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -262,8 +262,9 @@ def toloka_time(value: datetime) -> str:
 
 
 def wire(value: Any) -> Any:
-    """A service object as Toloka sends it: datetimes as zoneless UTC ISO strings."""
-    if isinstance(value, dict):
+    """A service object (a dict or a record) as Toloka sends it: datetimes as zoneless UTC ISO
+    strings."""
+    if isinstance(value, Mapping):
         return {k: wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [wire(v) for v in value]

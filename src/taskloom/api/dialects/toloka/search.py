@@ -3,6 +3,7 @@ which answers the crowd service's own objects; the few Toloka shapes differ are 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from taskloom.api.dialects.toloka.http import Search
@@ -11,7 +12,7 @@ from taskloom.scope import Scope
 from taskloom.services.crowd.search import Query
 
 
-def user_skill(s: dict[str, Any]) -> dict[str, Any]:
+def user_skill(s: Mapping[str, Any]) -> dict[str, Any]:
     """Toloka's user skill: id ``<skill id>.<user id>``, ids as strings, ``value`` rounded,
     ``exact_value`` as stored."""
     out = dict(s)
@@ -28,7 +29,7 @@ def user_skill(s: dict[str, Any]) -> dict[str, Any]:
 
 def find(
     services: Services, scope: Scope, what: str, search: Search, *, job_id: str | None = None
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[Mapping[str, Any]], bool]:
     """``(objects, has_more)`` of one search page."""
     query = Query(equals=search.equals, ranges=search.ranges, sort=search.sort, limit=search.limit)
     items, more = services.crowd.search.page(scope, what, query, job_id=job_id)

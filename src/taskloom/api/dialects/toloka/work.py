@@ -9,6 +9,7 @@ addition). ``aggregate-by-pool`` answers ``202`` a ``SOLUTION.AGGREGATE`` operat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,7 +34,7 @@ router = APIRouter(route_class=TolokaRoute)
 _ASSIGNMENT_TIMES = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
 
 
-def assignment(a: dict[str, Any]) -> dict[str, Any]:
+def assignment(a: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(a)
     if out.get("user_id") is not None:
         out["user_id"] = str(out["user_id"])

@@ -47,4 +47,4 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .venv-toloka build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-toloka .venv-clarifai build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

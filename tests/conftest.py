@@ -25,6 +25,9 @@ from taskloom.runtime import Platform
 from taskloom.scope import Scope
 
 PG_URL = os.environ.get("TASKLOOM_TEST_DATABASE_URL")
+# every `taskloom serve` a test starts takes a free port for its gRPC door (the default,
+# 50051, would be shared by the suites that run side by side)
+os.environ.setdefault("TASKLOOM_GRPC_PORT", "0")
 TEST_KEY = "tlk_test_admin_key_0123456789abcdef"
 
 
@@ -162,7 +165,9 @@ class ServerProcess:
     def __init__(self, data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.port = free_port()
+        self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_url = f"http://127.0.0.1:{self.grpc_port}"
         self.api_key = TEST_KEY
         full_env = {**os.environ, "TASKLOOM_BOOTSTRAP_API_KEY": TEST_KEY, **(env or {})}
         if PG_URL:
@@ -177,6 +182,8 @@ class ServerProcess:
                 "serve",
                 "--port",
                 str(self.port),
+                "--grpc-port",
+                str(self.grpc_port),
                 "--data-dir",
                 str(data_dir),
                 "--workers",

@@ -225,6 +225,21 @@ class BlobStore:
             raise ValueError(f"not an app id: {app_id!r}")
         return Blobs(self, f".{area}/{app_id}", max_bytes=max_bytes)
 
+    def drop_app(self, app_id: str) -> None:
+        """Remove every blob of a deleted app: its namespace, their metadata and its areas."""
+        if not isinstance(app_id, str) or not _APP_ID.match(app_id):
+            raise ValueError(f"not an app id: {app_id!r}")
+        paths = [self._join(app_id), self._join(_META, app_id)]
+        with contextlib.suppress(FileNotFoundError, OSError):
+            for entry in self.fs.ls(self.root, detail=False):
+                name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+                if name.startswith(".") and name not in (_META, _TMP) and _AREA.match(name[1:]):
+                    paths += [self._join(name, app_id), self._join(_META, name, app_id)]
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                if self.fs.exists(path):
+                    self.fs.rm(path, recursive=True)
+
     # -- the layout ----------------------------------------------------------------------
 
     def _join(self, *parts: str) -> str:

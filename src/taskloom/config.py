@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    grpc: bool = Field(default=True, description="Serve the Clarifai door (gRPC) beside HTTP.")
+    grpc_port: int = Field(
+        default=50051,
+        ge=0,
+        le=65535,
+        description="Port of the Clarifai door (gRPC); 0: any free port, shown at start.",
+    )
     workers: int = Field(default=2, ge=0, description="In-process worker threads of `serve`.")
     bootstrap_api_key: str | None = Field(
         default=None, description="Make the first API key on a new data folder this value."

@@ -80,6 +80,8 @@ class Platform:
         self.store: Store | None = None
         self.pool: WorkerPool | None = None
         self.credentials: dict[str, Any] | None = None
+        # the port of the Clarifai door (gRPC) when `serve` runs it
+        self.grpc_port: int | None = None
         self.started = False
 
     def start(self) -> Platform:

@@ -54,8 +54,16 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready: Any = None) 
     import uvicorn
 
     from taskloom.api.app import create_app
+    from taskloom.api.dialects.clarifai import server as clarifai
 
     sock = bind(settings.host, settings.port)
+    grpc_server = None
+    if settings.grpc:
+        try:
+            grpc_server, grpc_port = clarifai.bind(settings.host, settings.grpc_port)
+        except BaseException:
+            sock.close()
+            raise
     # Request threads, the event loop and worker threads share one GIL: hand it over
     # every millisecond rather than every 5, so a short request is not stuck behind a job.
     sys.setswitchinterval(0.001)
@@ -63,8 +71,13 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready: Any = None) 
         platform = Platform(settings, lock="shared").start()
     except BaseException:
         sock.close()
+        if grpc_server is not None:
+            grpc_server.stop(None)
         raise
     try:
+        if grpc_server is not None:
+            clarifai.start(grpc_server, platform.services)
+            platform.grpc_port = grpc_port
         if on_ready is not None:
             on_ready(platform)
         app = create_app(platform)
@@ -91,6 +104,9 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready: Any = None) 
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        if grpc_server is not None:
+            # calls in flight get 2 s to finish; the platform stops after them
+            grpc_server.stop(2).wait(3)
         platform.stop()
 
 

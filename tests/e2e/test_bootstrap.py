@@ -26,7 +26,11 @@ BOOTSTRAP_KEY = f"tlk_e2e_bootstrap_{secrets.token_hex(8)}"
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any TASKLOOM_* setting of the caller's, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLOOM_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TASKLOOM_") or k == "TASKLOOM_GRPC_PORT"
+    }
     env.update(extra)
     return env
 

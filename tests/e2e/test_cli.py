@@ -37,7 +37,11 @@ def run_cli(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI; ``api_key=""`` means the server's admin key, ``None`` no key at all."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("TASKLOOM_")}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TASKLOOM_") or k == "TASKLOOM_GRPC_PORT"
+    }
     if server is not None:
         full["TASKLOOM_URL"] = server.url
         key = server.api_key if api_key == "" else api_key

@@ -316,7 +316,11 @@ def test_signatures_keys_and_clocks(env: dict[str, Any]) -> None:
 
 def test_cli_keys_create_hmac_gives_a_working_pair(env: dict[str, Any]) -> None:
     server = env["server"]
-    full = {k: v for k, v in os.environ.items() if not k.startswith("TASKLOOM_")}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TASKLOOM_") or k == "TASKLOOM_GRPC_PORT"
+    }
     full.update(TASKLOOM_URL=server.url, TASKLOOM_API_KEY=server.api_key)
     proc = subprocess.run(
         [sys.executable, "-m", "taskloom.cli.main", "keys", "create", "--hmac", "--json"],

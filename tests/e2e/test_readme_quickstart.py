@@ -35,7 +35,11 @@ def test_the_readme_quickstart_runs_on_a_fresh_server(tmp_path: Path) -> None:
         assert json.loads((tmp_path / "taskloom-data" / "credentials.json").read_text())
         script = tmp_path / "quickstart.py"
         script.write_text(quickstart_code())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLOOM_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TASKLOOM_") or k == "TASKLOOM_GRPC_PORT"
+        }
         env["TASKLOOM_URL"] = serve.url  # the README's server is on 8000; this one on a free port
         proc = subprocess.run(
             [sys.executable, str(script)],

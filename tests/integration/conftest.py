@@ -19,6 +19,8 @@ from taskloom.runtime import Platform
 from taskloom.sdk.client import Client
 from taskloom.sdk.transport import EmbeddedTransport
 
+from .clarifai_helpers import door  # noqa: F401  (the Clarifai door's fixture)
+
 BASE_URL = "http://taskloom.test"
 
 

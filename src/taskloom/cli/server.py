@@ -38,6 +38,25 @@ def serve(
             help="Port to bind.", envvar="TASKLOOM_PORT", show_envvar=True, show_default="8000"
         ),
     ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the Clarifai door (gRPC; 0: any free port).",
+            envvar="TASKLOOM_GRPC_PORT",
+            show_envvar=True,
+            show_default="50051",
+        ),
+    ] = None,
+    grpc: Annotated[
+        bool | None,
+        typer.Option(
+            "--grpc/--no-grpc",
+            help="Serve the Clarifai door (gRPC) beside HTTP.",
+            envvar="TASKLOOM_GRPC",
+            show_envvar=True,
+            show_default="--grpc",
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -63,11 +82,14 @@ def serve(
     """Start the API server with in-process workers."""
     from rich.console import Console
 
+    from taskloom.api.dialects.clarifai.server import GrpcAddressInUse
     from taskloom.cli.common import fail
     from taskloom.server import AddressInUse
     from taskloom.server import serve as run
 
-    settings = _settings(data_dir, host=host, port=port, workers=workers)
+    settings = _settings(
+        data_dir, host=host, port=port, workers=workers, grpc=grpc, grpc_port=grpc_port
+    )
     console = Console(stderr=True)
 
     def ready(platform: Any) -> None:
@@ -77,6 +99,11 @@ def serve(
             f"data: {settings.data_dir.resolve()}  database: {platform.store.dialect}  "
             f"workers: {platform.workers}"
         )
+        if platform.grpc_port is not None:
+            console.print(
+                f"Clarifai door (gRPC) on {settings.host}:{platform.grpc_port}  "
+                f'(clarifai SDK: base_url="http://{settings.host}:{platform.grpc_port}")'
+            )
         if creds:
             console.print(f"New data folder: admin API key [bold]{creds['api_key']}[/]")
             console.print(f"(saved to {settings.credentials_path}, mode 0600)")
@@ -88,6 +115,8 @@ def serve(
         run(settings, log_level=log_level, on_ready=ready)
     except AddressInUse as exc:  # checked before the data folder is touched
         fail(exc.strerror or str(exc))
+    except GrpcAddressInUse as exc:
+        fail(str(exc))
 
 
 def worker(

@@ -312,6 +312,24 @@ class AuthService:
         self._default_app[principal.user_id] = (time.monotonic() + self.CACHE_TTL, row.id)
         return Scope(app_id=row.id, user_id=principal.user_id)
 
+    def forget_app(self, app_id: str) -> None:
+        """Drop what this process remembers of a deleted app (its keys, a user's default)."""
+        self._keys = {k: v for k, v in self._keys.items() if v[1].key_app_id != app_id}
+        self._ncp = {k: v for k, v in self._ncp.items() if v[2].key_app_id != app_id}
+        self._default_app = {k: v for k, v in self._default_app.items() if v[1] != app_id}
+
+    def app_scope(self, principal: Principal, name: str) -> Scope:
+        """The scope of the app named ``name`` (an app's name is unique per user: it is the
+        Clarifai door's app id); a key limited to another app finds none."""
+        q = select(apps.c.id).where(apps.c.user_id == principal.user_id, apps.c.name == name)
+        if principal.key_app_id is not None:
+            q = q.where(apps.c.id == principal.key_app_id)
+        with self.store.read() as conn:
+            row = conn.execute(q).first()
+        if row is None:
+            raise NotFound(f"app {name!r} not found", code="app_not_found", field="app_id")
+        return Scope(app_id=row.id, user_id=principal.user_id)
+
     @staticmethod
     def _own_app(conn: Connection, user_id: str, app_id: str) -> None:
         found = conn.execute(

@@ -10,6 +10,7 @@ from taskloom.blobs import BlobStore
 from taskloom.config import Settings
 from taskloom.jobs.engine import JobEngine
 from taskloom.secrets_box import SecretBox
+from taskloom.services.apps import AppService
 from taskloom.services.auth import AuthService
 from taskloom.services.buckets import BucketService
 from taskloom.services.centroids import CentroidService
@@ -42,5 +43,6 @@ class Services:
         self.encoding = Encoding(self.documents, self.datasets, self.encoders, self.blobs)
         self.crowd = CrowdService(store, settings, engine)
         self.buckets = BucketService(store, self.blobs)
+        self.apps = AppService(store, self.blobs, self.auth)
         self.features = FeatureService(store, self.blobs, self.buckets)
         self.models = ModelService(store, self.blobs, self.buckets, self.features, engine)

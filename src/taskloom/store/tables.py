@@ -36,8 +36,17 @@ apps = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # an app's name is unique per user: the Clarifai door's app id
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("description", Text, nullable=True),
+    # the workflow that indexes new inputs ("Empty", "Language-Understanding", "Universal",
+    # "General"); NULL: "Empty"
+    Column("base_workflow", String(64), nullable=True),
+    # what a client gave that taskloom keeps but does not read (Clarifai's display name,
+    # default language, the app's metadata), as given
+    Column("meta", Json, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
     UniqueConstraint("user_id", "name", name="uq_apps_user_name"),
 )
 

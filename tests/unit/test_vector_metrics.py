@@ -60,6 +60,71 @@ def test_normalize_keeps_zero_rows():
     np.testing.assert_allclose(metrics.normalize(np.array([0.0, 2.0])), [0.0, 1.0])
 
 
+def test_normalize_keeps_the_direction_of_rows_past_float32_squares():
+    big, tiny = float(2**64), 1e-30
+    x = np.array([[big, 0.0], [3e38, 3e38], [tiny, tiny], [3.0, 4.0], [0.0, 0.0]], np.float32)
+    out = metrics.normalize(x)
+    assert out.dtype == np.float32
+    h = 2**-0.5
+    np.testing.assert_allclose(out, [[1, 0], [h, h], [h, h], [0.6, 0.8], [0, 0]], rtol=1e-6)
+    for row, unit in zip(x, out, strict=True):  # one vector alone: the same
+        np.testing.assert_allclose(metrics.normalize(row), unit, rtol=1e-6)
+
+
+def test_norm_is_float64_and_the_metric_s_own():
+    x = np.array([[3e38, 3e38, 0], [3, -4, 0]], np.float32)
+    np.testing.assert_allclose(metrics.norm("l2", x), [3e38 * 2**0.5, 5], rtol=1e-6)
+    np.testing.assert_allclose(metrics.norm("dp", x), [3e38 * 2**0.5, 5], rtol=1e-6)
+    np.testing.assert_allclose(metrics.norm("l1", x), [6e38, 7], rtol=1e-6)
+    assert metrics.norm("l1", x[1]) == 7
+    assert metrics.norm("l2", np.empty((0, 3), np.float32)).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("metric", "q", "v", "fits"),
+    [
+        ("cosine", 1e38, 1e38, True),  # unit vectors whatever they were
+        ("dp", 2.0**64, 1.0, True),
+        ("dp", 2e19, 1e19, False),  # 2e38 is past half of float32's range
+        ("dp", 1e19, 1e19, True),
+        ("l2", 2.0**64, 0.0, False),  # |q|^2 alone overflows
+        ("l2", 1e19, 1.0, True),
+        ("l1", 3e38, 0.0, False),
+        ("l1", 1e38, 1e3, True),
+    ],
+)
+def test_fits_float32(metric, q, v, fits):
+    assert metrics.fits_float32(metric, q, v) is fits
+    assert metrics.score_bound(metric, q, v) <= metrics.F32_SAFE or not fits
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_max_norm_follows_the_live_vectors(metric):
+    x = np.array([[1, 0], [0, 2], [3, 4]], np.float32)
+    pks = np.array([1, 2, 3])
+    index = FaissIndex.build(metric, "flat", 2, pks, x)
+    want = 1.0 if metric == "cosine" else float(metrics.norm(metric, x).max())
+    assert index.max_norm == pytest.approx(want)
+    grown = index.updated(np.empty(0, np.int64), np.array([4]), np.array([[1e19, 0]], np.float32))
+    assert grown.max_norm == pytest.approx(1.0 if metric == "cosine" else 1e19)
+    assert index.max_norm == pytest.approx(want)  # the old snapshot is as it was
+    shrunk = grown.updated(np.array([3, 4]), np.empty(0, np.int64), np.empty((0, 2)))
+    assert shrunk.max_norm == pytest.approx(1.0 if metric == "cosine" else 2.0)
+    assert shrunk.compacted().max_norm == shrunk.max_norm
+    empty = FaissIndex.build(metric, "flat", 2, np.empty(0, np.int64), np.empty((0, 2)))
+    assert empty.max_norm == (1.0 if metric == "cosine" else 0.0)
+    assert grown.nbytes > index.nbytes
+
+
+def test_a_huge_stored_vector_keeps_its_direction_under_cosine():
+    x = np.array([[2**64, 0], [0, 1], [-3e38, 0], [1e-30, 1e-30]], np.float32)
+    index = FaissIndex.build("cosine", "flat", 2, np.array([1, 2, 3, 4]), x)
+    pks, s = index.search(np.array([1.0, 0.0], np.float32), 4)
+    assert pks.tolist() == [1, 4, 2, 3]
+    np.testing.assert_allclose(s, [1, 2**-0.5, 0, -1], atol=1e-6)
+    np.testing.assert_allclose(s, metrics.scores("cosine", [1.0, 0.0], x[pks - 1]), atol=1e-6)
+
+
 @pytest.mark.parametrize("bad", ["cos", "L2", "", None, 3, "dot"])
 def test_unknown_metric(bad):
     with pytest.raises(Invalid) as ei:

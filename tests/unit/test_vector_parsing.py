@@ -14,11 +14,13 @@ from taskloom.services.batches import (
     MAX_DIM,
     _Bad,
     check_dims,
+    check_magnitude,
     merge_fields,
     normalise_id,
     parse_vector,
     prepare,
     public_fields,
+    query_vector,
 )
 from taskloom.services.documents import _deep_merge, _expand_dotted, _project
 
@@ -213,3 +215,50 @@ def test_overflow_is_refused_without_a_warning():
             with pytest.raises(_Bad) as ei:
                 parse_vector(value, "v_vector_")
             assert ei.value.code == "vector_not_finite"
+
+
+# -- query vectors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dp", "l2", "l1"])
+@pytest.mark.parametrize(
+    "value", [[1e39, 0.0], [-1e39, 1.0], [3.5e38], [math.inf], [math.nan], b64([0.0, math.inf])]
+)
+def test_a_query_past_float32_is_refused_as_a_stored_vector(metric, value):
+    with pytest.raises(_Bad) as ei:
+        query_vector(value, "queries[2].vector", metric)
+    assert ei.value.code == "vector_not_finite"
+    assert ei.value.field == "queries[2].vector"
+
+
+def test_a_cosine_query_is_unit_length_in_float64():
+    np.testing.assert_allclose(query_vector([2**64, 0, 0], "vector", "cosine"), [1, 0, 0])
+    np.testing.assert_allclose(
+        query_vector([3e38, -3e38], "vector", "cosine"), [0.5**0.5, -(0.5**0.5)]
+    )
+    np.testing.assert_allclose(query_vector([1e-30, 0], "vector", "cosine"), [1, 0])
+    np.testing.assert_array_equal(query_vector([0, 0], "vector", "cosine"), [0, 0])
+    out = query_vector(np.array([2.0**70, 0.0]), "text", "cosine")  # an encoder's array
+    assert out.dtype == np.float32 and out.tolist() == [1.0, 0.0]
+
+
+def test_other_metrics_keep_the_query_and_refuse_its_own_overflow():
+    out = query_vector([2**64, 0], "vector", "dp")
+    assert out.dtype == np.float32 and out[0] == np.float32(2**64)
+    assert query_vector([1e19, 0], "vector", "l2")[0] == np.float32(1e19)
+    for metric, value in (("l2", [2**64, 0]), ("l1", [2e38, 2e38])):
+        with pytest.raises(_Bad) as ei:
+            query_vector(value, "vector", metric)
+        assert ei.value.code == "vector_not_finite" and ei.value.field == "vector"
+        assert "magnitude is too large" in ei.value.message
+
+
+def test_check_magnitude_weighs_the_vectors_searched():
+    q = np.array([2e19, 0], np.float32)
+    check_magnitude(q, "vector", "dp", 1.0)
+    check_magnitude(q, "vector", "cosine", 1e30)
+    with pytest.raises(_Bad) as ei:
+        check_magnitude(q, "vector", "dp", 1e19)
+    assert "magnitude is too large" in ei.value.message
+    with pytest.raises(_Bad):
+        check_magnitude(np.array([1.0], np.float32), "vector", "l2", 2e19)

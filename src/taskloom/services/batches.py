@@ -16,6 +16,7 @@ import numpy as np
 
 from taskloom.errors import Invalid
 from taskloom.store.filters import VECTOR_SUFFIX
+from taskloom.vectors import metrics
 
 MAX_ID_LENGTH = 255
 MAX_DIM = 65_536
@@ -115,6 +116,37 @@ def parse_vector(
 
 
 NOT_FINITE = "a vector holds finite float32 numbers (no NaN or inf)"
+
+
+def query_vector(value: Any, name: str, metric: str) -> np.ndarray:
+    """A search's query vector from what a client sent (any form ``parse_vector`` reads,
+    or an encoder's array), ready to score under ``metric``:
+
+    * a value that is not finite after the float32 cast (NaN, inf, or past float32's range
+      as ``1e39`` is) is refused as in a stored vector (``vector_not_finite``);
+    * under ``cosine`` it is scaled to unit length in float64, so a finite vector too long
+      (``[2**64, 0]``) or too short for float32 squares ranks as its direction does;
+    * under ``dp``, ``l2`` and ``l1`` it is refused when its own float32 arithmetic would
+      overflow (``check_magnitude`` against no vectors); a search checks it again against
+      the largest vector it scores (``check_magnitude`` with the index's ``max_norm``).
+    """
+    vec = parse_vector(value, name)
+    if metric == "cosine":
+        return metrics.normalize(vec)
+    check_magnitude(vec, name, metric, 0.0)
+    return vec
+
+
+def check_magnitude(vec: np.ndarray, name: str, metric: str, data_norm: float) -> None:
+    """Refuse (``vector_not_finite``) a query vector ``vec`` whose ``metric`` scores against
+    vectors of norm up to ``data_norm`` (``metrics.norm``) would overflow float32."""
+    if not metrics.fits_float32(metric, float(metrics.norm(metric, vec)), data_norm):
+        raise _Bad(
+            name,
+            "vector_not_finite",
+            f"the vector's magnitude is too large: its {metric} scores against this field's "
+            "vectors would overflow float32; scale it down (or search with cosine)",
+        )
 
 
 def _check_key(key: Any, path: str) -> None:

@@ -16,6 +16,12 @@ cosine similarity, dot product, minus the l2 or l1 distance).
 * An unknown field, a field that is not a vector field or holds no vector, a query of the
   wrong dimension, an unknown metric and an empty dataset are errors: each a 4xx with a
   code and the field at fault.
+* **Query vectors** (given or encoded from text) pass ``batches.query_vector``: a value
+  that is not finite as float32 is refused as in a stored vector (``vector_not_finite``);
+  under cosine the query is made unit length in float64, so ``[2**64, 0]`` ranks as
+  ``[1, 0]``; under ``dp``, ``l2`` and ``l1``, a query whose float32 scores against the
+  field's largest vector would overflow is refused with the same code ("magnitude is too
+  large") rather than answered with inf or lost scores.
 
 Indexes live in an in-process cache (``vectors.cache``) that follows every write: a search
 sees every document committed before it began. A dataset's ``data_version`` (bumped with
@@ -36,7 +42,7 @@ from sqlalchemy import Connection, func, select
 from taskloom.config import Settings
 from taskloom.errors import Invalid
 from taskloom.scope import Scope
-from taskloom.services.batches import _Bad, parse_vector
+from taskloom.services.batches import _Bad, check_magnitude, query_vector
 from taskloom.services.documents import DocumentService
 from taskloom.services.encoders import EncoderService
 from taskloom.store.engine import Store
@@ -44,7 +50,7 @@ from taskloom.store.lookups import lookup
 from taskloom.store.tables import documents
 from taskloom.vectors import metrics
 from taskloom.vectors.cache import IndexCache
-from taskloom.vectors.faiss_index import HNSWParams, threads
+from taskloom.vectors.faiss_index import HNSWParams, VectorIndex, threads
 
 INDEXES = ("auto", "flat", "hnsw")
 MAX_TOP_K = 10_000
@@ -132,7 +138,7 @@ class SearchService:
         "metric", "index", "exact"}``; see the module docstring."""
         metrics.check_metric(metric)
         self._check_options(top_k, page, min_score, index, ef_search, select, include_vector)
-        qs = self._queries(vector, text, vector_field, queries)
+        qs = self._queries(vector, text, vector_field, queries, metric)
         if len(qs) > 1 and index == "hnsw":
             raise _bad(
                 "several queries are scored exactly; use index 'auto' or 'flat'",
@@ -145,7 +151,7 @@ class SearchService:
             dims = self._check_fields(ds, qs)
             for q in qs:
                 if q.text is not None:
-                    q.vector = self._encode(conn, scope, ds, q)
+                    q.vector = self._encode(conn, scope, ds, q, metric)
                 self._check_dim(q, dims[q.field])
             allowed = self._candidates(conn, ds.id, filter)
             # the dataset's own version, not the database-wide token: writes elsewhere (job
@@ -271,7 +277,9 @@ class SearchService:
         if not isinstance(include_vector, bool):
             raise _bad("include_vector is true or false", "invalid", "include_vector")
 
-    def _queries(self, vector: Any, text: Any, vector_field: Any, queries: Any) -> list[_Query]:
+    def _queries(
+        self, vector: Any, text: Any, vector_field: Any, queries: Any, metric: str
+    ) -> list[_Query]:
         if queries is not None:
             if vector is not None or text is not None or vector_field is not None:
                 raise _bad(
@@ -304,14 +312,21 @@ class SearchService:
                         float(weight),
                         f"{where}.",
                         f"{where}.{fname}",
+                        metric,
                     )
                 )
             return out
-        return [self._query(vector, text, vector_field, 1.0, "", "vector_field")]
+        return [self._query(vector, text, vector_field, 1.0, "", "vector_field", metric)]
 
     @staticmethod
     def _query(
-        vector: Any, text: Any, field: Any, weight: float, prefix: str, field_where: str
+        vector: Any,
+        text: Any,
+        field: Any,
+        weight: float,
+        prefix: str,
+        field_where: str,
+        metric: str,
     ) -> _Query:
         if field is None:
             raise _bad("name the vector field to search", "missing_field", field_where)
@@ -329,7 +344,7 @@ class SearchService:
             return _Query(field, None, text, weight, f"{prefix}text", field_where)
         where = f"{prefix}vector"
         try:
-            vec = parse_vector(vector, where)
+            vec = query_vector(vector, where, metric)
         except _Bad as bad:
             raise _bad(bad.message, bad.code, where) from None
         return _Query(field, vec, None, weight, where, field_where)
@@ -371,13 +386,28 @@ class SearchService:
                 got=int(q.vector.size),
             )
 
-    def _encode(self, conn: Connection, scope: Scope, ds: Any, q: _Query) -> np.ndarray:
-        """Text through the encoder that made the field."""
+    def _encode(
+        self, conn: Connection, scope: Scope, ds: Any, q: _Query, metric: str
+    ) -> np.ndarray:
+        """Text through the encoder that made the field, checked as a given vector is."""
         assert q.text is not None
         if self.encoders is None:
             raise _bad("text queries need the platform's encoders", "no_encoder", q.where)
         out = self.encoders.encode_query(scope, ds.name, q.field, q.text)
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        with np.errstate(over="ignore"):
+            vec = np.asarray(out, dtype=np.float32).reshape(-1)
+        try:
+            return query_vector(vec, q.where, metric)
+        except _Bad as bad:
+            raise _bad(bad.message, bad.code, q.where) from None
+
+    @staticmethod
+    def _check_magnitude(q: _Query, metric: str, idx: VectorIndex) -> None:
+        """Refuse a query whose float32 scores against the index's vectors would overflow."""
+        try:
+            check_magnitude(q.vec, q.where, metric, idx.max_norm)
+        except _Bad as bad:
+            raise _bad(bad.message, bad.code, q.where) from None
 
     def _candidates(self, conn: Connection, dataset_id: int, flt: Any) -> np.ndarray | None:
         """The primary keys (sorted) of the documents the filter keeps; None: no filter."""
@@ -412,6 +442,7 @@ class SearchService:
             kind = self.cache.resolve_kind(conn, ds.id, q.field, index)
             idx = self.cache.get(conn, token, ds.id, q.field, metric, kind, q.vec.size)
             self._check_top_k(conn, ds, q.field_where, len(idx), top_k)
+            self._check_magnitude(q, metric, idx)
             candidates = len(idx) if allowed is None else int(np.isin(allowed, idx.pks).sum())
             with threads(self.threads):
                 pks, scores = idx.search(
@@ -427,6 +458,8 @@ class SearchService:
         for idx in indexes[1:]:
             having_all = np.intersect1d(having_all, idx.pks, assume_unique=True)
         self._check_top_k(conn, ds, qs[0].field_where, having_all.size, top_k)
+        for q, idx in zip(qs, indexes, strict=True):
+            self._check_magnitude(q, metric, idx)
         common = having_all if allowed is None else np.intersect1d(having_all, allowed)
         summed = np.zeros(common.size, dtype=np.float64)
         for q, idx in zip(qs, indexes, strict=True):

@@ -9,7 +9,10 @@ A ``FaissIndex`` is an immutable snapshot of one field's vectors under one metri
   primary keys becomes a set of rows with one ``searchsorted``;
 * a **live** mask over the base rows: documents deleted or changed since the base was built
   are masked out (HNSW cannot remove points, and a flat index would have to copy itself);
-* a small exact **delta** of the vectors added or changed since then.
+* a small exact **delta** of the vectors added or changed since then;
+* the **norm** of every vector (``metrics.norm``; not kept under cosine, whose vectors are
+  unit length): ``max_norm`` bounds what a search's float32 arithmetic meets, so a query
+  too large for it is refused (``metrics.fits_float32``) instead of scoring inf.
 
 Changes make a new snapshot that shares the base (``updated``), so searches running on the
 old snapshot never see a half-applied change and never wait for a lock; ``compacted``
@@ -78,6 +81,11 @@ class VectorIndex(Protocol):
 
     @property
     def nbytes(self) -> int: ...
+
+    @property
+    def max_norm(self) -> float:
+        """The largest norm (``metrics.norm``) of the indexed vectors as stored."""
+        ...
 
     def __len__(self) -> int: ...
 
@@ -193,7 +201,11 @@ class FaissIndex:
         delta_pks: np.ndarray,
         delta: np.ndarray,
         params: HNSWParams,
+        base_norms: np.ndarray | None = None,
+        delta_norms: np.ndarray | None = None,
     ) -> None:
+        """``base_norms`` / ``delta_norms``: ``metrics.norm`` of each base / delta row,
+        computed here when not given (and never kept under cosine: unit vectors)."""
         self.metric = metric
         self.kind = kind
         self.dim = dim
@@ -204,6 +216,15 @@ class FaissIndex:
         self._delta_pks = delta_pks  # sorted
         self._delta = delta  # prepared rows of the delta, same order
         self._n_live = base_pks.size if live is None else int(live.sum())
+        if metric == "cosine":
+            base_norms = delta_norms = None
+        else:
+            if base_norms is None:
+                base_norms = metrics.norm(metric, _view(base))
+            if delta_norms is None:
+                delta_norms = metrics.norm(metric, delta)
+        self._base_norms = base_norms
+        self._delta_norms = delta_norms
 
     # -- building ------------------------------------------------------------------------
 
@@ -245,10 +266,13 @@ class FaissIndex:
         live[rows] = False
         keep = ~np.isin(self._delta_pks, remove, assume_unique=True)
         d_pks = np.concatenate([self._delta_pks[keep], np.asarray(add_pks, np.int64)])
-        d_rows = np.concatenate(
-            [self._delta[keep], prepare(self.metric, np.asarray(add).reshape(-1, self.dim))]
-        )
+        added = prepare(self.metric, np.asarray(add).reshape(-1, self.dim))
+        d_rows = np.concatenate([self._delta[keep], added])
         order = np.argsort(d_pks, kind="stable")
+        d_norms = None
+        if self._delta_norms is not None:
+            added_norms = metrics.norm(self.metric, added)
+            d_norms = np.concatenate([self._delta_norms[keep], added_norms])[order]
         return FaissIndex(
             self.metric,
             self.kind,
@@ -259,6 +283,8 @@ class FaissIndex:
             d_pks[order],
             np.ascontiguousarray(d_rows[order]),
             self.params,
+            self._base_norms,
+            d_norms,
         )
 
     def needs_compaction(self) -> bool:
@@ -307,7 +333,25 @@ class FaissIndex:
     def nbytes(self) -> int:
         n = self._base_pks.size
         graph = n * self.params.m * 2 * 4 if self.kind == "hnsw" else 0
-        return n * self.dim * 4 + graph + n * 9 + self._delta.nbytes + self._delta_pks.nbytes
+        norms = 0 if self._base_norms is None else self._base_norms.nbytes
+        return (
+            n * self.dim * 4
+            + graph
+            + n * 9
+            + norms
+            + self._delta.nbytes
+            + self._delta_pks.nbytes
+            + (0 if self._delta_norms is None else self._delta_norms.nbytes)
+        )
+
+    @cached_property
+    def max_norm(self) -> float:
+        """The largest norm (``metrics.norm``) of the live vectors, as stored: 1 under
+        cosine (unit vectors), 0 for an empty index. Computed once per snapshot."""
+        if self._base_norms is None or self._delta_norms is None:
+            return 1.0
+        base = self._base_norms if self._live is None else self._base_norms[self._live]
+        return max(float(base.max(initial=0.0)), float(self._delta_norms.max(initial=0.0)))
 
     def vectors(self, pks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(primary keys, stored rows) of the given keys that are indexed (or of all), in

@@ -15,6 +15,12 @@ mean the same under all four metrics: the best document has the largest score, a
 
 ``scores`` is the numpy reference the faiss indexes (``faiss_index``) are tested against;
 it computes in float64 and is not meant for the hot path.
+
+The indexes compute in float32, whose squares overflow past about ``1.8e19`` and underflow
+below about ``1e-19``. ``normalize`` falls back to float64 for the rows where that would
+bend the result, and ``score_bound`` says how large a number the float32 kernels can meet
+scoring a query of a given norm (``norm``) against vectors of at most another:
+``fits_float32`` is whether it stays clear of float32's range (``F32_SAFE``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from taskloom.errors import Invalid
 
 METRICS = ("cosine", "dp", "l2", "l1")
 _CHUNK = 8192  # rows per step, so l1/l2 never allocate a (n, dim) float64 temporary at once
+F32_MAX = float(np.finfo(np.float32).max)
+# the largest magnitude a float32 score or intermediate may reach: half the range leaves
+# room for the rounding of a float32 sum (at most ~0.4% at 65,536 dimensions)
+F32_SAFE = F32_MAX / 2
+# a float32 norm below this lost precision to underflowing squares (sqrt of the smallest
+# normal float32 is ~1.1e-19)
+_TINY_NORM = 1e-18
 
 
 def check_metric(metric: Any, field: str = "metric") -> str:
@@ -42,10 +55,71 @@ def check_metric(metric: Any, field: str = "metric") -> str:
 
 def normalize(x: np.ndarray) -> np.ndarray:
     """Rows (or one vector) scaled to unit length, as a new float32 array; a zero row stays
-    zero, so its cosine with anything is 0."""
+    zero, so its cosine with anything is 0. A row whose float32 norm overflows (values past
+    ~1.8e19) or underflows (below ~1e-19) is scaled in float64, so it keeps its direction:
+    ``[2**64, 0]`` becomes ``[1, 0]``, not ``[0, 0]``."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    if x.ndim == 1:
+        return _unit64(x[None, :])[0]
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    out = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    redo = ~(norms[..., 0] >= _TINY_NORM) | ~np.isfinite(norms[..., 0])
+    if redo.any():
+        out[redo] = _unit64(x[redo])
+    return out
+
+
+def _unit64(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit length in float64, as float32 (zero rows stay zero)."""
+    x64 = x.astype(np.float64)
+    norms = np.linalg.norm(x64, axis=-1, keepdims=True)
+    unit = np.divide(x64, norms, out=np.zeros_like(x64), where=norms > 0)
+    return unit.astype(np.float32)
+
+
+def norm(metric: str, x: np.ndarray) -> np.ndarray:
+    """The norm that bounds ``metric``'s arithmetic of each row of ``x`` (or of one vector),
+    as float64: the Manhattan norm for ``l1``, the Euclidean norm for the others. Summed in
+    float32 (the rounding is far inside ``F32_SAFE``'s headroom); a row whose float32 sum
+    overflows is summed again in float64."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        return norm(metric, x[None, :])[0]
+    out = np.empty(x.shape[0], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        for start in range(0, x.shape[0], _CHUNK):
+            part = x[start : start + _CHUNK]
+            if metric == "l1":
+                out[start : start + len(part)] = np.abs(part).sum(axis=1)
+            else:
+                out[start : start + len(part)] = np.einsum("ij,ij->i", part, part)
+    if metric != "l1":
+        np.sqrt(out, out=out)
+    past = ~np.isfinite(out)
+    if past.any():
+        x64 = x[past].astype(np.float64)
+        out[past] = np.abs(x64).sum(axis=1) if metric == "l1" else np.linalg.norm(x64, axis=1)
+    return out
+
+
+def score_bound(metric: str, query_norm: float, data_norm: float) -> float:
+    """The largest magnitude ``metric``'s float32 arithmetic can reach, partial sums
+    included, scoring a query of norm ``query_norm`` against vectors of norm at most
+    ``data_norm`` (norms as ``norm`` gives them). Cosine compares unit vectors: 1."""
+    if metric == "cosine":
+        return 1.0
+    if metric == "dp":  # |sum of q_i v_i| <= sum |q_i v_i| <= |q| |v|
+        return query_norm * data_norm
+    if metric == "l2":  # the squared distance, summed term by term: <= (|q| + |v|)^2
+        total = query_norm + data_norm
+        return total * total
+    return query_norm + data_norm  # l1: sum |q_i - v_i| <= |q|_1 + |v|_1
+
+
+def fits_float32(metric: str, query_norm: float, data_norm: float) -> bool:
+    """Whether scoring stays within float32 (``F32_SAFE``): no overflow, no inf score."""
+    return bool(score_bound(metric, query_norm, data_norm) <= F32_SAFE)
 
 
 def scores(metric: str, query: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from taskloom.services.crowd.operations import CROWD_KINDS, details_of
 from taskloom.services.crowd.pools import pool_public
 from taskloom.services.crowd.projects import project_public
 from taskloom.services.crowd.tasks import task_public
+from taskloom.services.crowd.work_records import Operation
 from taskloom.services.crowd.workers import skill_public, user_skill_public
 from taskloom.store.crowd_tables import (
     crowd_aggregated,
@@ -191,7 +192,7 @@ class Search:
             out: list[Mapping[str, Any]] = []
             for r in rows:
                 job = job_public(r)
-                out.append({**job, "details": details_of(job)})
+                out.append(Operation.of(job, details_of(job)))
             return out
         convert = _CONVERT[what]
         return [convert(r) for r in rows]

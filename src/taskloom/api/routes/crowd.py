@@ -182,7 +182,7 @@ def archive_pool(pool_id: str, scope: ScopeDep, services: ServicesDep) -> FastJS
     responses=error_responses(body=True),
 )
 def create_skill(body: SkillCreate, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.skills.create(scope, body), 201)
+    return ok(rendered(services.crowd.skills.create(scope, body)), 201)
 
 
 @router.get("/skills", response_model=answers.SkillList, responses=error_responses())
@@ -198,7 +198,7 @@ def list_skills(
 
 @router.get("/skills/{skill_id}", response_model=answers.Skill, responses=error_responses())
 def get_skill(skill_id: str, scope: ScopeDep, services: ServicesDep) -> FastJSONResponse:
-    return ok(services.crowd.skills.get(scope, skill_id))
+    return ok(rendered(services.crowd.skills.get(scope, skill_id)))
 
 
 @router.put("/user-skills", response_model=answers.UserSkill, responses=error_responses(body=True))

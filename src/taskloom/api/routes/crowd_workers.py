@@ -26,6 +26,7 @@ from taskloom.errors import Unauthorized
 from taskloom.runtime import Services
 from taskloom.scope import Scope
 from taskloom.services.crowd.bodies import CrowdBody, Id, WorkerCreate
+from taskloom.services.crowd.work_records import Assignment
 
 router = APIRouter(prefix="/v1/crowd", tags=["crowd workers"])
 
@@ -78,16 +79,14 @@ async def get_worker(
 WorkerDep = Annotated[WorkerCaller, Depends(get_worker)]
 
 
-def _issued(crowd: Any, scope: Scope, assignment: dict[str, Any] | None) -> Response:
+def _issued(crowd: Any, scope: Scope, assignment: Assignment | None) -> Response:
     """201 the assignment with its project's ``task_spec`` (what a labelling page builds
     its form from), or 204 when nothing is left for the worker."""
     if assignment is None:
         return Response(status_code=204)
-    if "task_spec" not in assignment:
-        pool = crowd.pools.get(scope, assignment["pool_id"])
-        project = crowd.projects.get(scope, pool["project_id"])
-        assignment = {**assignment, "task_spec": project["task_spec"]}
-    return ok(assignment, 201)
+    pool = crowd.pools.get(scope, assignment.pool_id)
+    project = crowd.projects.get(scope, pool["project_id"])
+    return ok({**assignment, "task_spec": project["task_spec"]}, 201)
 
 
 _POOL_FOR_WORKER = (

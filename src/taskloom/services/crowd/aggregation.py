@@ -23,6 +23,7 @@ from taskloom.services.crowd.common import (
     task_row,
 )
 from taskloom.services.crowd.operations import AGGREGATE_KIND
+from taskloom.services.crowd.work_records import AggregatedResult
 from taskloom.store.crowd_tables import (
     crowd_aggregated,
     crowd_answers,
@@ -30,6 +31,7 @@ from taskloom.store.crowd_tables import (
     crowd_user_skills,
 )
 from taskloom.store.paging import CursorFormat, check_limit, page
+from taskloom.store.records import Page
 
 if TYPE_CHECKING:
     from taskloom.crowd.spec import Spec
@@ -211,7 +213,7 @@ class Aggregation:
         method: str = "dawid_skene",
         fields: list[str] | None = None,
         answer_weight_skill_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AggregatedResult:
         """One task's aggregated answer now: ``{pool_id, task_id, confidence, output_values}``.
         Dawid-Skene learns the workers from the whole pool's answers."""
         with self.store.read() as conn:
@@ -229,16 +231,16 @@ class Aggregation:
                 field="task_id",
             )
         key, conf = results[task.id]
-        return {
-            "pool_id": pool.id,
-            "task_id": task.id,
-            "confidence": float(conf),
-            "output_values": json.loads(str(key)),
-        }
+        return AggregatedResult(
+            pool_id=pool.id,
+            task_id=task.id,
+            confidence=float(conf),
+            output_values=json.loads(str(key)),
+        )
 
     def results(
         self, scope: Scope, job_id: str, *, limit: int = 50, cursor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Page[AggregatedResult]:
         """The results of an aggregation job, in task order: ``{data, cursor}``."""
         check_limit(limit, most=100_000)
         job = self.jobs.get(scope, job_id)
@@ -254,15 +256,4 @@ class Aggregation:
         q = q.order_by(t.c.position).limit(limit + 1)
         with self.store.read() as conn:
             rows, nxt = page(conn.execute(q).all(), limit, CURSOR, lambda r: (r.position,))
-        return {
-            "data": [
-                {
-                    "pool_id": r.pool_id,
-                    "task_id": r.task_id,
-                    "confidence": r.confidence,
-                    "output_values": r.output_values,
-                }
-                for r in rows
-            ],
-            "cursor": nxt,
-        }
+        return {"data": [AggregatedResult.from_row(r) for r in rows], "cursor": nxt}

@@ -24,6 +24,7 @@ from taskloom.services.crowd.common import (
     project_row,
 )
 from taskloom.services.crowd.overlap import SCORED, grow_overlap
+from taskloom.services.crowd.work_records import Assignment
 from taskloom.store.crowd_tables import (
     crowd_answers,
     crowd_assignments,
@@ -31,6 +32,7 @@ from taskloom.store.crowd_tables import (
     crowd_tasks,
 )
 from taskloom.store.paging import CursorFormat, check_limit, page
+from taskloom.store.records import Page
 from taskloom.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -111,7 +113,7 @@ class Assignments:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def get(self, scope: Scope, assignment_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, assignment_id: str) -> Assignment:
         """One assignment; an ACTIVE one past its time is expired first (and its overlap
         given back), so nobody is shown ACTIVE an assignment that can no longer be
         submitted."""
@@ -136,7 +138,7 @@ class Assignments:
         user_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Page[Assignment]:
         """Oldest first, paged: ``{data, cursor}``. ACTIVE assignments past their time are
         expired first, as in ``get``."""
         check_limit(limit, most=100_000)
@@ -181,7 +183,7 @@ class Assignments:
 
     def submit(
         self, scope: Scope, worker_id: str, assignment_id: str, solutions: Any
-    ) -> dict[str, Any]:
+    ) -> Assignment:
         """Answers, one ``{"output_values": {...}}`` per task in order, checked against the
         output spec; control answers score the worker, quality rules and dynamic overlap run."""
         now = utcnow()
@@ -200,7 +202,7 @@ class Assignments:
 
     def _submit(
         self, conn: Connection, scope: Scope, row: Any, solutions: Any, now: datetime
-    ) -> dict[str, Any]:
+    ) -> Assignment:
         pool = pool_row(conn, scope, row.pool_id)
         project = project_row(conn, scope, pool.project_id)
         in_spec, out_spec = self.specs.of(project)
@@ -310,7 +312,7 @@ class Assignments:
             },
         )
 
-    def skip(self, scope: Scope, worker_id: str, assignment_id: str) -> dict[str, Any]:
+    def skip(self, scope: Scope, worker_id: str, assignment_id: str) -> Assignment:
         """SKIPPED: the tasks go back to the pool for other workers (not to this one)."""
         now = utcnow()
         with self.store.write() as conn:
@@ -324,7 +326,7 @@ class Assignments:
 
     def review(
         self, scope: Scope, assignment_id: str, status: Any, public_comment: Any = None
-    ) -> dict[str, Any]:
+    ) -> Assignment:
         """Accept or reject a SUBMITTED assignment; a rejection gives the overlap back, so
         the tasks are issued again. Reviewing again with the same status changes nothing.
         ``status`` and ``public_comment`` are parsed into ``bodies.Review`` (a front door may

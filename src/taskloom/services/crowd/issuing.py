@@ -39,6 +39,7 @@ from taskloom.services.crowd.common import (
     worker_row,
 )
 from taskloom.services.crowd.pools import mixer_counts
+from taskloom.services.crowd.work_records import Assignment
 from taskloom.store.crowd_tables import (
     crowd_answers,
     crowd_assignments,
@@ -150,8 +151,8 @@ class Issuing:
         for_worker: bool = False,
         tasks: Mapping[str, Any] | None = None,
         spec: Spec | None = None,
-    ) -> list[dict[str, Any]]:
-        """Assignment rows as dicts. ``tasks`` (id -> a row with ``input_values``) and, for a
+    ) -> list[Assignment]:
+        """Assignment rows as records. ``tasks`` (id -> a row with ``input_values``) and, for a
         worker, ``spec`` (the input spec) save reading them again when the caller has them."""
         if tasks is None:
             tasks = {}
@@ -178,28 +179,7 @@ class Issuing:
                         "input_values": pool_spec.visible(values) if pool_spec else values,
                     }
                 )
-            out.append(
-                {
-                    "id": r.id,
-                    "task_suite_id": r.suite_id,
-                    "pool_id": r.pool_id,
-                    "user_id": r.user_id,
-                    "status": r.status,
-                    "reward": r.reward,
-                    "tasks": items,
-                    "solutions": r.solutions,
-                    "mixed": r.mixed,
-                    "automerged": r.automerged,
-                    "created": r.created_at,
-                    "expires": r.expires_at,
-                    "submitted": r.submitted_at,
-                    "accepted": r.accepted_at,
-                    "rejected": r.rejected_at,
-                    "skipped": r.skipped_at,
-                    "expired": r.expired_at,
-                    "public_comment": r.public_comment,
-                }
-            )
+            out.append(Assignment.from_row(r, items))
         return out
 
     def _visible_specs(self, conn: Connection, pool_ids: set[str]) -> dict[str, Spec]:
@@ -217,7 +197,7 @@ class Issuing:
         for_worker: bool = False,
         tasks: Mapping[str, Any] | None = None,
         spec: Spec | None = None,
-    ) -> dict[str, Any]:
+    ) -> Assignment:
         return self.publics(conn, [row], for_worker=for_worker, tasks=tasks, spec=spec)[0]
 
     # -- giving overlap back -------------------------------------------------------------------
@@ -410,7 +390,7 @@ class Issuing:
         stamps = dict.fromkeys(_STAMP.values())
         return SimpleNamespace(**values, **stamps)
 
-    def request(self, scope: Scope, worker_id: str, pool_id: str) -> dict[str, Any] | None:
+    def request(self, scope: Scope, worker_id: str, pool_id: str) -> Assignment | None:
         """The worker's next assignment in an OPEN pool, or None when nothing is left for
         them. A worker with an ACTIVE assignment in the pool gets that one again."""
         now = utcnow()

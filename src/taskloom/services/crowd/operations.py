@@ -22,6 +22,7 @@ from taskloom.errors import Conflict, Invalid, JobFailed, NotFound
 from taskloom.scope import Scope
 from taskloom.services.crowd.common import placeholders
 from taskloom.services.crowd.tasks import check_items
+from taskloom.services.crowd.work_records import Operation, OperationLogEntry
 from taskloom.store.crowd_tables import crowd_operation_items
 from taskloom.store.types import utcnow
 
@@ -107,10 +108,10 @@ class Operations:
             )
         return job
 
-    def get(self, scope: Scope, op_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, op_id: str) -> Operation:
         """The job, plus ``details`` (the counts of a batch) once it has them."""
         job = self._find_job(scope, op_id)
-        return {**job, "details": details_of(job)}
+        return Operation.of(job, details_of(job))
 
     def submit_tasks(
         self,
@@ -121,8 +122,8 @@ class Operations:
         skip_invalid_items: bool = False,
         open_pool: bool = False,
         operation_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Accept a batch to create in the background; the operation (job dict) answers.
+    ) -> Operation:
+        """Accept a batch to create in the background; the operation (its job) answers.
         The same ``operation_id`` again creates nothing and answers the first operation."""
         items = check_items(items)
         return self._submit_batch(
@@ -145,7 +146,7 @@ class Operations:
         skip_invalid_items: bool = False,
         open_pool: bool = False,
         operation_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Operation:
         """``submit_tasks`` for task suites (a job of kind ``crowd_suite_batch_create``);
         the rate limit counts the tasks inside the suites (at least one per item)."""
         items = check_items(items, "task suites")
@@ -177,7 +178,7 @@ class Operations:
         skip_invalid_items: bool,
         open_pool: bool,
         operation_id: str | None,
-    ) -> dict[str, Any]:
+    ) -> Operation:
         if operation_id is not None:
             if not isinstance(operation_id, str) or not 1 <= len(operation_id) <= 255:
                 raise Invalid("1 to 255 characters", field="operation_id")
@@ -207,7 +208,7 @@ class Operations:
             return self._resume(scope, job, kind, items)
         self._stage(job["id"], staged)
         job = self.jobs.enqueue(scope, job["id"])
-        return {**job, "details": None}
+        return Operation.of(job, None)
 
     def _stage(self, job_id: str, staged: list[tuple[int, str]]) -> None:
         ph, jp = self._ph, self._json_ph
@@ -222,7 +223,7 @@ class Operations:
                 [(job_id, i, raw) for i, raw in staged],
             )
 
-    def _resume(self, scope: Scope, job: Job, kind: str, items: list[Any]) -> dict[str, Any]:
+    def _resume(self, scope: Scope, job: Job, kind: str, items: list[Any]) -> Operation:
         """A repeated operation_id: the first operation. One whose request died before its
         items were stored takes this request's items and is queued now. An operation_id
         already used by another kind of operation is a conflict."""
@@ -236,9 +237,9 @@ class Operations:
         if job["status"] == "registered":
             self._stage(job["id"], [(i, orjson.dumps(x).decode()) for i, x in enumerate(items)])
             job = self.jobs.enqueue(scope, job["id"])
-        return {**job, "details": details_of(job)}
+        return Operation.of(job, details_of(job))
 
-    def log(self, scope: Scope, op_id: str) -> list[dict[str, Any]]:
+    def log(self, scope: Scope, op_id: str) -> list[OperationLogEntry]:
         """One entry per item the operation has handled: ``{type, success, input, output}``."""
         job = self._find_job(scope, op_id)
         t = crowd_operation_items
@@ -250,7 +251,7 @@ class Operations:
             ).all()
         kind = _CREATES.get(job["kind"], ("TASK_CREATE", ""))[0]
         return [
-            {"type": kind, "success": r.success, "input": r.input, "output": r.output or {}}
+            OperationLogEntry(type=kind, success=r.success, input=r.input, output=r.output or {})
             for r in rows
         ]
 

@@ -34,6 +34,7 @@ from taskloom.services.crowd.operations import CROWD_KINDS, details_of
 from taskloom.services.crowd.pools import pool_public
 from taskloom.services.crowd.projects import project_public
 from taskloom.services.crowd.tasks import task_public
+from taskloom.services.crowd.work_records import AggregatedResult, Operation
 from taskloom.services.crowd.workers import skill_public, user_skill_public
 from taskloom.store.crowd_tables import (
     crowd_aggregated,
@@ -191,7 +192,7 @@ class Search:
             out: list[Mapping[str, Any]] = []
             for r in rows:
                 job = job_public(r)
-                out.append({**job, "details": details_of(job)})
+                out.append(Operation.of(job, details_of(job)))
             return out
         convert = _CONVERT[what]
         return [convert(r) for r in rows]
@@ -247,13 +248,8 @@ class Search:
         return q.order_by(*order).limit(query.limit + 1)
 
 
-def _aggregated_public(row: Any) -> dict[str, Any]:
-    return {
-        "pool_id": row.pool_id,
-        "task_id": row.task_id,
-        "confidence": row.confidence,
-        "output_values": row.output_values,
-    }
+def _aggregated_public(row: Any) -> AggregatedResult:
+    return AggregatedResult.from_row(row)
 
 
 _CONVERT = {

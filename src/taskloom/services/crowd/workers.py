@@ -20,8 +20,10 @@ from taskloom.services.crowd.common import (
     skill_row,
     worker_row,
 )
+from taskloom.services.crowd.work_records import NewWorker, Skill, UserSkill, Worker
 from taskloom.store.crowd_tables import crowd_skills, crowd_user_skills, crowd_workers
 from taskloom.store.paging import CursorFormat, check_limit, page
+from taskloom.store.records import Page
 from taskloom.store.tables import apps
 from taskloom.store.types import utcnow
 
@@ -33,29 +35,19 @@ SKILL_CURSOR = CursorFormat("crowd_skills", datetime, str)
 USER_SKILL_CURSOR = CursorFormat("crowd_user_skills", str, str)
 
 
-def skill_public(row: Any) -> dict[str, Any]:
-    return {"id": row.id, **row.data, "name": row.name, "created": row.created_at}
+def skill_public(row: Any) -> Skill:
+    """A ``crowd_skills`` row as the API shows it."""
+    return Skill.from_row(row)
 
 
-def user_skill_public(row: Any) -> dict[str, Any]:
-    return {
-        "id": f"{row.skill_id}:{row.user_id}",
-        "skill_id": row.skill_id,
-        "user_id": row.user_id,
-        "value": int(round(row.value)),
-        "exact_value": row.value,
-        "created": row.created_at,
-        "modified": row.updated_at,
-    }
+def user_skill_public(row: Any) -> UserSkill:
+    """A ``crowd_user_skills`` row as the API shows it."""
+    return UserSkill.from_row(row)
 
 
-def worker_public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "external_id": row.external_id,
-        "name": row.name,
-        "created": row.created_at,
-    }
+def worker_public(row: Any) -> Worker:
+    """A ``crowd_workers`` row as the API shows it."""
+    return Worker.from_row(row)
 
 
 def _without_read_only(body: Any) -> Any:
@@ -72,7 +64,7 @@ class Skills:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, scope: Scope, body: SkillCreate | Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, scope: Scope, body: SkillCreate | Mapping[str, Any]) -> Skill:
         """A new skill; fields taskloom does not know (a Toloka client's) are stored as given."""
         skill = parse_body(SkillCreate, _without_read_only(body), keep_unknown=True)
         data = {
@@ -91,13 +83,13 @@ class Skills:
             conn.execute(insert(crowd_skills), values)
             return skill_public(skill_row(conn, scope, values["id"]))
 
-    def get(self, scope: Scope, skill_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, skill_id: str) -> Skill:
         with self.store.read() as conn:
             return skill_public(skill_row(conn, scope, skill_id))
 
     def list(
         self, scope: Scope, *, name: str | None = None, limit: int = 50, cursor: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Page[Skill]:
         check_limit(limit)
         t = crowd_skills
         q = select(t).where(t.c.app_id == scope.app_id)
@@ -114,9 +106,7 @@ class Skills:
             )
         return {"data": [skill_public(r) for r in rows], "cursor": nxt}
 
-    def set_user_skill(
-        self, scope: Scope, skill_id: str, user_id: str, value: Any
-    ) -> dict[str, Any]:
+    def set_user_skill(self, scope: Scope, skill_id: str, user_id: str, value: Any) -> UserSkill:
         """Set a worker's value (0 to 100) of a skill (parsed into ``bodies.UserSkillSet``)."""
         body = {"skill_id": skill_id, "user_id": user_id, "value": value}
         value = parse_body(UserSkillSet, body).value
@@ -187,7 +177,7 @@ class Skills:
         user_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Page[UserSkill]:
         check_limit(limit)
         t = crowd_user_skills
         q = select(t).where(t.c.app_id == scope.app_id)
@@ -215,7 +205,7 @@ class Workers:
 
     def register(
         self, scope: Scope, body: WorkerCreate | Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> NewWorker:
         """A new worker of this app; the answer holds its token, shown this once."""
         worker = parse_body(WorkerCreate, body if body is not None else {})
         external_id, name = worker.external_id, worker.name
@@ -247,9 +237,9 @@ class Workers:
                 conn.execute(insert(crowd_workers), values)
         except IntegrityError as exc:  # a concurrent registration of the same external id
             raise Conflict("that worker exists", code="worker_exists", field="external_id") from exc
-        return {**worker_public(_Obj(values)), "token": token}
+        return NewWorker.of(worker_public(_Obj(values)), token)
 
-    def get(self, scope: Scope, worker_id: str) -> dict[str, Any]:
+    def get(self, scope: Scope, worker_id: str) -> Worker:
         with self.store.read() as conn:
             return worker_public(worker_row(conn, scope, worker_id))
 

@@ -155,7 +155,7 @@ def synthetic_or_404(op_id: str) -> tuple[str, str, str, datetime]:
     return parsed
 
 
-def log_entry(entry: dict[str, Any], op_type: str, position: int) -> dict[str, Any]:
+def log_entry(entry: Mapping[str, Any], op_type: str, position: int) -> dict[str, Any]:
     """One operation log item: ``{type, success, input, output}``. The input is the item as
     sent; its ``__item_idx`` (toloka-kit tags each item of a batch with its position, and
     finds its items in the log by it) is the entry's position, since taskloom keeps no

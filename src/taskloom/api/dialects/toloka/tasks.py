@@ -47,6 +47,7 @@ from taskloom.api.dialects.toloka.search import find
 from taskloom.errors import Invalid, NotFound
 from taskloom.runtime import Services
 from taskloom.scope import Scope
+from taskloom.services.crowd.work_records import Operation
 
 router = APIRouter(route_class=TolokaRoute)
 
@@ -92,7 +93,7 @@ def _operation_id(request: Request) -> str | None:
         ) from exc
 
 
-def _existing_operation(services: Services, scope: Scope, op_id: str) -> dict[str, Any] | None:
+def _existing_operation(services: Services, scope: Scope, op_id: str) -> Operation | None:
     try:
         return services.crowd.operations.get(scope, op_id)
     except NotFound:
